@@ -1,0 +1,9 @@
+//! ntk-core: the pure-Rust engine of ntkrs.
+//!
+//! Conventions: `Z ~ N(0, 1)`; `h_k = He_k / sqrt(k!)` are the orthonormal probabilists'
+//! Hermite polynomials; `mu_k(phi) = E[phi(Z) h_k(Z)]`; `phi_q(z) = phi(sqrt(q) z)`.
+pub mod closed_form;
+pub mod error;
+pub mod hermite;
+
+pub use error::{NtkError, Result};
