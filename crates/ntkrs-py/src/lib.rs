@@ -1,8 +1,22 @@
-//! PyO3 bindings of ntkrs: thin glue over ntk-core.
+//! PyO3 bindings of ntkrs: thin glue over `ntk-core`.
+//!
+//! Conventions: arrays in and out are NumPy float64; every `ntk_core::NtkError` is mapped once,
+//! in [`errors::to_pyerr`], onto the Python hierarchy of `ntkrs.errors`; heavy work runs with
+//! the GIL released (`py.detach`), and Python is never called from rayon worker threads.
+
+mod activation;
+mod errors;
+
 use pyo3::prelude::*;
 
 #[pymodule]
 mod _core {
     #[pymodule_export]
     const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+    #[pymodule_export]
+    use crate::activation::{
+        closed_form_coefficients, closed_form_derivative_second_moment, closed_form_eval,
+        closed_form_kinks, closed_form_second_moment, gauss_hermite, SamplingPlan,
+    };
 }

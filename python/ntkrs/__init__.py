@@ -1,0 +1,76 @@
+"""ntkrs — Neural Tangent Kernels of deep fully-connected networks as exact power series.
+
+The NTK and NNGP kernels of an infinitely wide network with ``depth`` hidden layers are power
+series in the input correlation ρ = ⟨x, y⟩ whose coefficients come from the activation's
+Hermite coefficients (Murray, Jin, Bowman & Montúfar, ICLR 2023). The numerical work happens in
+a multithreaded Rust core; this package is the API, the activation registry (pluggy plugins)
+and the command line.
+
+Quick start::
+
+    import ntkrs
+    ntkrs.activations()                          # every registered activation
+    ntkrs.hermite_coefficients("relu", 10)       # μ_0..μ_10 of max(x, 0)
+    act = ntkrs.get_activation("leaky_relu", slope=0.1)
+    act.second_moment(), act.derivative_second_moment()   # E[φ(Z)²], E[φ'(Z)²]
+"""
+
+from __future__ import annotations
+
+from . import _core
+from .activation import Activation, HermiteResult
+from .errors import (
+    ConvergenceError,
+    DomainError,
+    InputTypeError,
+    InvalidInputError,
+    NonFiniteError,
+    NtkrsError,
+    PluginError,
+    TooLargeError,
+    UnknownActivationError,
+    UnsupportedError,
+)
+from .hermite import hermite_coefficients, hermite_coefficients_with_error
+from .hookspecs import hookimpl, hookspec
+from .registry import (
+    ActivationInfo,
+    PluginWarning,
+    activation_info,
+    activations,
+    get_activation,
+    plugin_errors,
+    register_plugin,
+)
+from .spec import ActivationSpec
+
+__version__: str = _core.VERSION
+
+__all__ = [
+    "__version__",
+    "Activation",
+    "ActivationInfo",
+    "ActivationSpec",
+    "HermiteResult",
+    "PluginWarning",
+    "activation_info",
+    "activations",
+    "get_activation",
+    "hermite_coefficients",
+    "hermite_coefficients_with_error",
+    "hookimpl",
+    "hookspec",
+    "plugin_errors",
+    "register_plugin",
+    # errors
+    "NtkrsError",
+    "InvalidInputError",
+    "NonFiniteError",
+    "DomainError",
+    "UnsupportedError",
+    "InputTypeError",
+    "UnknownActivationError",
+    "PluginError",
+    "ConvergenceError",
+    "TooLargeError",
+]
