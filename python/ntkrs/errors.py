@@ -86,7 +86,14 @@ class PluginError(NtkrsError, RuntimeError):
 
 
 class ConvergenceError(NtkrsError, RuntimeError):
-    """An iterative method stopped before converging."""
+    """An iterative method stopped before converging.
+
+    ``values`` holds the eigenvalues (or other results) that did converge, if any.
+    """
+
+    def __init__(self, message: str, values: object = None) -> None:
+        super().__init__(message)
+        self.values = values
 
 
 class TooLargeError(NtkrsError, MemoryError):

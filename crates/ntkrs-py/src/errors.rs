@@ -1,6 +1,7 @@
 //! The one place where engine errors become Python exceptions.
 use ntk_core::NtkError;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
 
 /// Map an engine error onto the exception classes defined in `ntkrs.errors`
@@ -14,6 +15,14 @@ pub fn to_pyerr(err: NtkError) -> PyErr {
         NtkError::TooLarge(_) => "TooLargeError",
         NtkError::Convergence(_) => "ConvergenceError",
         NtkError::Interrupted => return PyKeyboardInterrupt::new_err("interrupted"),
+        NtkError::NotConverged { message, values } => {
+            let err = py_error("ConvergenceError", message.clone());
+            Python::attach(|py| {
+                // Attach what did converge, so callers can still use it.
+                let _ = err.value(py).setattr("values", values.clone().into_pyarray(py));
+            });
+            return err;
+        }
     };
     py_error(class, err.to_string())
 }
