@@ -45,9 +45,12 @@ def summary(families: Iterable[str] | None = None) -> str:
         rows = ERRORS.get(fam, [])
         if not rows:
             continue
-        worst_abs = max(rows, key=lambda r: r[1])
+        abss = [r for r in rows if not math.isnan(r[1])]
         rels = [r for r in rows if not math.isnan(r[2])]
-        line = f"{fam:<42s} n={len(rows):3d}  max abs {worst_abs[1]:.2e} ({worst_abs[0]})"
+        line = f"{fam:<42s} n={len(rows):3d}"
+        if abss:
+            worst_abs = max(abss, key=lambda r: r[1])
+            line += f"  max abs {worst_abs[1]:.2e} ({worst_abs[0]})"
         if rels:
             worst_rel = max(rels, key=lambda r: r[2])
             line += f"  max rel {worst_rel[2]:.2e} ({worst_rel[0]})"
@@ -63,25 +66,38 @@ class Comparison:
     """Entrywise comparison of a package vector with a reference.
 
     ``abs``: max over k of |got − ref| / max(1, |ref|) — an absolute error for coefficients of
-    order one (the usual case); for |ref| > 1 (e.g. monomials, exp at large scale) float64 can
+    order one (the usual case); for |ref| > 1 (e.g. monomials, exp at a large scale) float64 can
     only hold a relative accuracy, so there it is the relative error.
-    ``rel``: max over k with |ref| > rel_floor of |got − ref| / |ref|.
+
+    ``rel``: max over k with |ref_k| > rel_floor of |got − ref| / max(|ref_k|, scale_k). Without
+    ``scale`` this is the plain pointwise relative error. ``scale`` (the magnitude of the terms
+    whose cancellation forms μ_k, see :func:`mp_piecewise_linear_scale`) is given only for
+    oscillating sequences, whose accidental near-zeros no float64 algorithm resolves to a
+    relative 1e-12 of their own size.
+    ``rel_pointwise``: the plain pointwise relative error (reported in the summary).
     """
 
-    def __init__(self, got, ref, rel_floor: float = REPRESENTABLE) -> None:
+    def __init__(self, got, ref, rel_floor: float = REPRESENTABLE, scale=None) -> None:
         self.got = np.asarray(got, dtype=np.float64)
         self.ref = np.asarray(ref, dtype=np.float64)
         assert self.got.shape == self.ref.shape, f"shape {self.got.shape} != reference {self.ref.shape}"
         self.finite = bool(np.all(np.isfinite(self.got)))
         err = np.abs(self.got - self.ref)
-        scaled = err / np.maximum(1.0, np.abs(self.ref))
+        mag = np.abs(self.ref)
+        scaled = err / np.maximum(1.0, mag)
         self.k_abs = int(np.argmax(scaled))
         self.abs = float(scaled[self.k_abs])
-        mask = np.abs(self.ref) > rel_floor
+        denom = mag if scale is None else np.maximum(mag, np.asarray(scale, dtype=np.float64))
+        self.scaled_at = denom > mag
+        mask = mag > rel_floor
         rel = np.zeros_like(err)
-        rel[mask] = err[mask] / np.abs(self.ref[mask])
+        rel[mask] = err[mask] / denom[mask]
+        pointwise = np.zeros_like(err)
+        pointwise[mask] = err[mask] / mag[mask]
         self.k_rel = int(np.argmax(rel)) if mask.any() else -1
         self.rel = float(rel[self.k_rel]) if mask.any() else 0.0
+        self.k_rel_pointwise = int(np.argmax(pointwise)) if mask.any() else -1
+        self.rel_pointwise = float(pointwise[self.k_rel_pointwise]) if mask.any() else 0.0
 
     def _at(self, k: int) -> str:
         return f"k={k} (got {self.got[k]!r}, ref {self.ref[k]!r})"
@@ -93,6 +109,10 @@ class Comparison:
         msg = f"{case}: worst abs err {self.abs:.3e} at {self._at(self.k_abs)}"
         if self.k_rel >= 0:
             msg += f"; worst rel err {self.rel:.3e} at {self._at(self.k_rel)}"
+            if self.scaled_at[self.k_rel]:
+                msg += " (a near-zero of the oscillation: relative to the local amplitude)"
+            if self.rel_pointwise > self.rel:
+                msg += f"; pointwise rel err {self.rel_pointwise:.3e} at {self._at(self.k_rel_pointwise)}"
         return msg
 
     def check(self, case: str, abs_tol: float, rel_tol: float | None = None, family: str | None = None) -> None:
@@ -100,6 +120,8 @@ class Comparison:
         if family is not None:
             record(family, case, self.abs if self.finite else float("inf"),
                    self.rel if rel_tol is not None else float("nan"))
+            if rel_tol is not None and self.rel_pointwise > self.rel:
+                record(family + " [pointwise rel at near-zeros]", case, float("nan"), self.rel_pointwise)
         assert self.finite, self.message(case)
         assert self.abs <= abs_tol, self.message(case) + f"  [abs tol {abs_tol:.0e}]"
         if rel_tol is not None:
@@ -112,7 +134,7 @@ class Comparison:
 _SQRT_CACHE: dict[int, tuple] = {}
 
 
-def _sqrts(K: int) -> list:
+def _sqrts(K: int) -> tuple:
     """([√j], [1/√j]) for j = 0..K at the current precision (cached per precision)."""
     tab = _SQRT_CACHE.get(mp.mp.prec)
     if tab is None or len(tab[0]) <= K:
@@ -381,7 +403,8 @@ def mp_piecewise_linear(pieces: Sequence[tuple], K: int) -> list:
                 else:
                     edge.append([hv * mp.npdf(t) for hv in mp_hermite_all(t, K + 1)])
             ha, hb = edge
-            I = [mp.ncdf(b) - mp.ncdf(a)]
+            # Φ(b) − Φ(a), in the tail where it is small (no cancellation against 1)
+            I = [mp.ncdf(-a) - mp.ncdf(-b) if a >= 0 else mp.ncdf(b) - mp.ncdf(a)]
             for m in range(1, K + 2):
                 I.append((ha[m - 1] - hb[m - 1]) / mp.sqrt(m))
             for k in range(K + 1):
@@ -506,11 +529,56 @@ def mp_closed_form(name: str, K: int, q: float = 1.0, params: dict | None = None
             return mu
         if name == "hardtanh":
             t = 1 / sq
-            return mp_piecewise_linear([(-mp.inf, -t, -1, 0), (-t, t, 0, sq), (t, mp.inf, 1, 0)], K)
+            mu = mp_piecewise_linear([(-mp.inf, -t, -1, 0), (-t, t, 0, sq), (t, mp.inf, 1, 0)], K)
+            # odd function: the even coefficients vanish exactly (the sum above leaves round-off)
+            return [v if k % 2 else mp.mpf(0) for k, v in enumerate(mu)]
         if name == "relu6":
             t = 6 / sq
             return mp_piecewise_linear([(0, t, 0, sq), (t, mp.inf, 6, 0)], K)
         raise KeyError(name)
+
+
+def _amplitude(h, t, m):
+    """Local amplitude of the oscillating sequence m ↦ h_m(t), for the relative-error scale.
+
+    In the oscillatory region (t² < 4m) the recurrence h_{m+1} ≈ (t/√m) h_m − h_{m−1} keeps
+    I = h_m² + h_{m−1}² − (t/√m) h_m h_{m−1} (nearly) invariant, and √I is a smooth amplitude
+    that does not vanish at the zeros of h_m(t). Outside it, and at t = 0 (where the odd h_m
+    vanish exactly, not by cancellation), the amplitude is |h_m(t)|.
+    """
+    if t == 0 or m < 1:
+        return abs(h[m])
+    c = t / mp.sqrt(m)
+    inv = h[m] ** 2 + h[m - 1] ** 2 - c * h[m] * h[m - 1]
+    if c * c < 4 and inv > 0:
+        return max(abs(h[m]), mp.sqrt(inv))
+    return abs(h[m])
+
+
+def mp_piecewise_linear_scale(name: str, K: int, q: float = 1.0) -> np.ndarray:
+    """Magnitude scale of μ_k for the piecewise-linear hardtanh / relu6: by the derivative
+    identity μ_k = Σ_j Δ_j h_{k−2}(t_j) ϕ(t_j) / √(k(k−1)) (k ≥ 2; Δ_j the slope jumps of φ(√q z)
+    at its kinks t_j), and the scale is the same sum with |Δ_j| and h_{k−2}(t_j) replaced by its
+    local amplitude. Where μ_k is an accidental near-zero of the oscillation (a cancellation of
+    terms of that size, which float64 can only resolve to that size), the relative error is
+    measured against this scale; elsewhere the scale is ≈ |μ_k| or smaller."""
+    with mp.workdps(DPS):
+        q = mp.mpf(q)
+        sq = mp.sqrt(q)
+        if name == "hardtanh":
+            kinks = [(-1 / sq, sq), (1 / sq, -sq)]
+        elif name == "relu6":
+            kinks = [(mp.mpf(0), sq), (6 / sq, -sq)]
+        else:
+            raise KeyError(name)
+        scale = np.zeros(K + 1)
+        hs = [(t, d, mp_hermite_all(t, K)) for t, d in kinks]
+        for k in range(2, K + 1):
+            acc = mp.mpf(0)
+            for t, d, h in hs:
+                acc += abs(d) * mp.npdf(t) * _amplitude(h, t, k - 2)
+            scale[k] = float(acc / mp.sqrt(k * (k - 1)))
+        return scale
 
 
 def mp_closed_second_moment(name: str, q: float = 1.0, params: dict | None = None):
