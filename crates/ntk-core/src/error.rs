@@ -25,6 +25,10 @@ pub enum NtkError {
     /// An iterative method did not converge (maps to `RuntimeError`).
     #[error("{0}")]
     Convergence(String),
+    /// An iterative eigensolver did not reach the requested tolerance within its restart
+    /// budget; `values` holds the eigenvalues that did converge (maps to `RuntimeError`).
+    #[error("{message}")]
+    NotConverged { message: String, values: Vec<f64> },
     /// The computation was cancelled (Ctrl-C).
     #[error("interrupted")]
     Interrupted,

@@ -5,5 +5,7 @@
 pub mod closed_form;
 pub mod error;
 pub mod hermite;
+pub mod piecewise_linear;
+pub mod quadrature;
 
 pub use error::{NtkError, Result};
