@@ -1,0 +1,944 @@
+//! Truncated power series arithmetic on coefficient slices.
+//!
+//! A series `a(ρ) = Σ_{i≥0} a_i ρ^i` is stored as the slice `[a_0, a_1, …]`; every operation
+//! takes the number `n` of coefficients wanted and returns exactly `n` of them, i.e. works
+//! modulo `ρ^n` ("truncated at degree `n − 1`").
+//!
+//! # Round-off
+//!
+//! * The **naive** product `(ab)_k = Σ_i a_i b_{k−i}` of two series with non-negative
+//!   coefficients sums non-negative terms only, so every output coefficient is exact to
+//!   relative round-off (`≤ k ε` in the worst case), however small it is, and structural zeros
+//!   stay exactly zero.
+//! * The **FFT** product ([`crate::fft`]) has *absolute* error `≈ ε log₂N ‖a‖₂‖b‖₂` on every
+//!   coefficient. For non-negative inputs [`mul_nonneg`] clamps the resulting tiny negative
+//!   values to `0`; coefficients below that noise floor lose their relative accuracy.
+//!
+//! [`mul`] uses the naive product whenever it is cheaper (measured crossover, see
+//! [`NAIVE_WORK_PER_FFT_UNIT`]) and, in any case, for outputs of at most [`EXACT_LEN`]
+//! coefficients, so that every computation up to degree `EXACT_LEN − 1` keeps full relative
+//! accuracy.
+//!
+//! # Cancellation
+//!
+//! Long loops take a [`Cancel`] hook, polled between blocks; when it returns `true` the
+//! computation stops with [`NtkError::Interrupted`].
+use crate::error::{NtkError, Result};
+use crate::fft;
+
+/// Cancellation hook: returns `true` when the caller wants the computation to stop
+/// (e.g. Ctrl-C in the bindings). Must be cheap; it is polled between layers and blocks.
+pub type Cancel<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// A [`Cancel`] hook that never cancels.
+pub fn never_cancel() -> bool {
+    false
+}
+
+/// `Err(Interrupted)` if the hook asks to stop.
+#[inline]
+pub fn check(cancel: Cancel) -> Result<()> {
+    if cancel() {
+        Err(NtkError::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Products whose output has at most this many coefficients are always computed naively
+/// (relative accuracy for non-negative series; exact structural zeros). This keeps every
+/// NTK/NNGP coefficient of degree `< EXACT_LEN` relatively accurate.
+pub const EXACT_LEN: usize = 512;
+
+/// Crossover between the naive and the FFT product: the naive product is used when its
+/// multiply–add count is below `NAIVE_WORK_PER_FFT_UNIT · N log₂ N` (`N` the FFT length).
+/// Measured with `cargo bench -p ntk-core --bench series` (x86-64, 2 cores): the FFT product
+/// with transform size `N` costs about as much as `2.2 N log₂N` naive multiply–adds (the two
+/// break even near 64 coefficients; at 4096 coefficients the FFT is 19× faster).
+pub const NAIVE_WORK_PER_FFT_UNIT: f64 = 2.2;
+
+/// Above this length the O(n²) positive recurrences (for `exp`, `(1 − β²c²)^{−1/2}`, …)
+/// are replaced by Newton iterations with FFT products (O(n log n), absolute round-off).
+pub const RECURRENCE_MAX_LEN: usize = EXACT_LEN;
+
+/// Index of the first nonzero entry (or `a.len()` if all are zero).
+pub fn first_nonzero(a: &[f64]) -> usize {
+    a.iter().position(|&x| x != 0.0).unwrap_or(a.len())
+}
+
+/// Sum of the coefficients `Σ a_i` (the value at `ρ = 1`).
+pub fn sum(a: &[f64]) -> f64 {
+    // pairwise-ish summation with 4 accumulators (keeps the error ~ε log n for positive terms)
+    let mut acc = [0.0f64; 4];
+    let chunks = a.chunks_exact(4);
+    let rem = chunks.remainder();
+    for c in chunks {
+        acc[0] += c[0];
+        acc[1] += c[1];
+        acc[2] += c[2];
+        acc[3] += c[3];
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for &x in rem {
+        s += x;
+    }
+    s
+}
+
+/// `Σ_i a_i b_i` with four accumulators (vectorises).
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Naive truncated product: the first `n` coefficients of `a·b`, computed as
+/// `(ab)_k = Σ_i a_i b_{k−i}` (row-wise multiply–adds). Leading zeros are skipped.
+/// For non-negative inputs every coefficient is exact to relative round-off.
+pub fn mul_naive(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n];
+    let ia = first_nonzero(a);
+    let ib = first_nonzero(b);
+    if ia >= a.len() || ib >= b.len() || ia + ib >= n {
+        return out;
+    }
+    let a_end = a.len().min(n - ib);
+    for (i, &ai) in a.iter().enumerate().take(a_end).skip(ia) {
+        if ai == 0.0 {
+            continue;
+        }
+        let start = i + ib;
+        let len = (b.len() - ib).min(n - start);
+        for (o, &bj) in out[start..start + len].iter_mut().zip(&b[ib..ib + len]) {
+            *o += ai * bj;
+        }
+    }
+    out
+}
+
+/// FFT truncated product: the first `n` coefficients of `a·b` by a real-to-complex FFT
+/// convolution (absolute error `≈ ε log₂N ‖a‖₂‖b‖₂` per coefficient). Leading zeros are
+/// shifted out before transforming.
+pub fn mul_fft(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let ia = first_nonzero(a);
+    let ib = first_nonzero(b);
+    if ia >= a.len() || ib >= b.len() || ia + ib >= n {
+        return vec![0.0; n];
+    }
+    let m = n - ia - ib;
+    let conv = if std::ptr::eq(a, b) {
+        fft::square(&a[ia..], m)
+    } else {
+        fft::convolve(&a[ia..], &b[ib..], m)
+    };
+    let mut out = vec![0.0; ia + ib];
+    out.extend_from_slice(&conv);
+    out
+}
+
+/// Effective operand lengths after dropping leading zeros and what cannot reach degree `n−1`.
+fn effective(a: &[f64], b: &[f64], n: usize) -> (usize, usize, usize) {
+    let ia = first_nonzero(a);
+    let ib = first_nonzero(b);
+    if ia >= a.len() || ib >= b.len() || ia + ib >= n {
+        return (0, 0, 0);
+    }
+    let m = n - ia - ib;
+    ((a.len() - ia).min(m), (b.len() - ib).min(m), m)
+}
+
+/// Whether the naive product is the right choice for these operands (speed and accuracy).
+pub fn prefer_naive(a: &[f64], b: &[f64], n: usize) -> bool {
+    let (la, lb, m) = effective(a, b, n);
+    if la == 0 || m <= EXACT_LEN || la.min(lb) <= 32 {
+        return true;
+    }
+    // multiply–adds of the truncated naive product
+    let (s, l) = (la.min(lb), la.max(lb));
+    let work = if l >= m {
+        // every row of the short operand is cut at m
+        (s * m) as f64 - (s * s) as f64 / 2.0
+    } else if s + l <= m {
+        (s * l) as f64
+    } else {
+        let over = (s + l - m) as f64;
+        (s * l) as f64 - over * over / 2.0
+    };
+    let nf = fft::fast_len(la + lb - 1) as f64;
+    work <= NAIVE_WORK_PER_FFT_UNIT * nf * nf.log2()
+}
+
+/// Truncated product `a·b mod ρ^n`, naive or FFT (see the module docs for the choice and
+/// its round-off). Works for any signs.
+pub fn mul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    if prefer_naive(a, b, n) {
+        mul_naive(a, b, n)
+    } else {
+        mul_fft(a, b, n)
+    }
+}
+
+/// Truncated product of two series with **non-negative** coefficients: as [`mul`], then
+/// the tiny negative values an FFT product may leave are clamped to `0` (the exact result
+/// is `≥ 0`, and the clamp moves each value by less than its round-off).
+pub fn mul_nonneg(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let mut out = mul(a, b, n);
+    clamp_nonneg(&mut out);
+    out
+}
+
+/// Truncated square `a² mod ρ^n`.
+pub fn square(a: &[f64], n: usize) -> Vec<f64> {
+    if prefer_naive(a, a, n) {
+        mul_naive(a, a, n)
+    } else {
+        mul_fft(a, a, n)
+    }
+}
+
+/// Replace negative entries by `0` (for series known to be non-negative).
+pub fn clamp_nonneg(a: &mut [f64]) {
+    for v in a.iter_mut() {
+        if *v < 0.0 {
+            *v = 0.0;
+        }
+    }
+}
+
+/// Antiderivative `constant + ∫_0^ρ a`, truncated to `n` coefficients:
+/// `out_0 = constant`, `out_i = a_{i−1} / i`.
+pub fn integrate(a: &[f64], constant: f64, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n];
+    if n == 0 {
+        return out;
+    }
+    out[0] = constant;
+    for i in 1..n {
+        if i - 1 < a.len() {
+            out[i] = a[i - 1] / i as f64;
+        }
+    }
+    out
+}
+
+/// Derivative `a'`: `out_i = (i+1) a_{i+1}` (one coefficient fewer than `a`).
+pub fn derivative(a: &[f64]) -> Vec<f64> {
+    a.iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, &x)| i as f64 * x)
+        .collect()
+}
+
+/// A value with a rigorous bound on its floating-point evaluation error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// The computed value.
+    pub value: f64,
+    /// Upper bound on `|value − exact|`, where *exact* is the exact value of the same
+    /// finite expression (the series' own truncation is not included).
+    pub error_bound: f64,
+}
+
+/// Horner evaluation of `Σ_{i<n} a_i x^i` with a certificate:
+/// `|computed − exact| ≤ γ_{2n} Σ |a_i| |x|^i`, `γ_m = m u/(1 − m u)`, `u = ε/2`
+/// (Higham, *Accuracy and Stability of Numerical Algorithms*, §5.1). The sum `Σ|a_i||x|^i`
+/// is itself evaluated by Horner and inflated by `1 + γ_{2n}` so the bound stays rigorous.
+pub fn horner(a: &[f64], x: f64) -> Evaluation {
+    let mut y = 0.0f64;
+    let mut s = 0.0f64;
+    let ax = x.abs();
+    for &c in a.iter().rev() {
+        y = y * x + c;
+        s = s * ax + c.abs();
+    }
+    let u = f64::EPSILON / 2.0;
+    let m = 2.0 * a.len() as f64 + 1.0;
+    let gamma = m * u / (1.0 - m * u);
+    Evaluation {
+        value: y,
+        error_bound: gamma * s * (1.0 + gamma) + f64::MIN_POSITIVE,
+    }
+}
+
+/// Memory limit of [`compose_many`]: at most this many stored coefficients (2²⁵ doubles =
+/// 256 MiB) for the powers `z^0 … z^m`; longer series use fewer baby steps.
+pub const COMPOSE_MAX_STORED: usize = 1 << 25;
+
+/// Composition `Σ_j t_j z(ρ)^j mod ρ^n` for a series `z` with **zero constant term**
+/// (Brent–Kung baby-step/giant-step: the powers `z, …, z^m` with `m ≈ √J`, blocks
+/// `Q_b = Σ_{i<m} t_{bm+i} z^i`, then Horner in `z^m`; every product is truncated to the
+/// degrees that can still reach `ρ^{n−1}`). Only `t_j` with `j·d < n` matter, `d` being the
+/// lowest degree present in `z`.
+///
+/// With non-negative `t` and `z` all operations add non-negative terms, so (with naive
+/// products, i.e. `n ≤ EXACT_LEN`) every output coefficient keeps full relative accuracy.
+///
+/// The constant term of `z` must be zero: a nonzero `z_0` makes every power contribute to
+/// every degree (re-expand `t` about `z_0` first, see [`crate::dual`]). Error otherwise.
+pub fn compose(t: &[f64], z: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
+    let mut v = compose_many(&[t], z, n, cancel)?;
+    Ok(v.pop().unwrap_or_default())
+}
+
+/// [`compose`] for several outer series sharing the inner series `z` (the powers of `z`
+/// are computed once).
+pub fn compose_many(ts: &[&[f64]], z: &[f64], n: usize, cancel: Cancel) -> Result<Vec<Vec<f64>>> {
+    if let Some(&z0) = z.first() {
+        if z0 != 0.0 {
+            return Err(NtkError::InvalidArgument(format!(
+                "series composition needs an inner series with zero constant term (got {z0}); \
+                 re-expand the outer series about the constant first"
+            )));
+        }
+    }
+    if ts
+        .iter()
+        .flat_map(|t| t.iter())
+        .chain(z.iter())
+        .any(|x| !x.is_finite())
+    {
+        return Err(NtkError::NonFinite(
+            "series composition: non-finite coefficient".into(),
+        ));
+    }
+    let mut results: Vec<Vec<f64>> = ts
+        .iter()
+        .map(|t| {
+            let mut r = vec![0.0; n];
+            if n > 0 {
+                r[0] = t.first().copied().unwrap_or(0.0);
+            }
+            r
+        })
+        .collect();
+    if n <= 1 {
+        return Ok(results);
+    }
+    let z = &z[..z.len().min(n)];
+    let d = first_nonzero(z);
+    if d >= z.len() {
+        return Ok(results); // z == 0
+    }
+    // highest power that can reach degree n-1
+    let jmax = (n - 1) / d;
+    let tlen = ts.iter().map(|t| t.len().min(jmax + 1)).max().unwrap_or(0);
+    if tlen <= 1 {
+        return Ok(results);
+    }
+    let jcount = tlen; // powers 0..tlen-1
+                       // baby-step size: balances m products (powers) against J/m Horner products; the m + 1
+                       // stored powers are limited to COMPOSE_MAX_STORED coefficients in total
+    let m = ((jcount as f64).sqrt().ceil() as usize)
+        .min(COMPOSE_MAX_STORED / n)
+        .clamp(1, jcount);
+    // powers z^0..z^m, each truncated (z^i has lowest degree i*d)
+    let mut pows: Vec<Vec<f64>> = Vec::with_capacity(m + 1);
+    let mut one = vec![0.0; n];
+    one[0] = 1.0;
+    pows.push(one);
+    let mut z1 = z.to_vec();
+    z1.resize(n, 0.0);
+    pows.push(z1);
+    for i in 2..=m {
+        check(cancel)?;
+        if i * d >= n {
+            pows.push(vec![0.0; n]);
+            continue;
+        }
+        let p = mul(&pows[i - 1], z, n);
+        pows.push(p);
+    }
+    let blocks = jcount.div_ceil(m);
+    let zm = &pows[m];
+    for (t, res) in ts.iter().zip(results.iter_mut()) {
+        let t = &t[..t.len().min(jcount)];
+        if t.len() <= 1 {
+            continue;
+        }
+        // Horner over blocks from the top: R = Q_{B-1}; R = R*z^m + Q_b
+        let mut acc: Vec<f64> = Vec::new();
+        for b in (0..blocks).rev() {
+            check(cancel)?;
+            // R_b is later multiplied by z^{m b}, lowest degree m*b*d
+            let shift = m * b * d;
+            if shift >= n {
+                continue;
+            }
+            let len_b = n - shift;
+            let mut q = vec![0.0; len_b];
+            for i in 0..m {
+                let j = b * m + i;
+                if j >= t.len() {
+                    break;
+                }
+                let tj = t[j];
+                if tj == 0.0 || i * d >= len_b {
+                    continue;
+                }
+                let p = &pows[i];
+                for (qk, &pk) in q[i * d..].iter_mut().zip(&p[i * d..len_b]) {
+                    *qk += tj * pk;
+                }
+            }
+            if !acc.is_empty() {
+                let prod = mul(&acc, zm, len_b);
+                for (qk, pk) in q.iter_mut().zip(prod) {
+                    *qk += pk;
+                }
+            }
+            acc = q;
+        }
+        if !acc.is_empty() {
+            *res = acc;
+            res.resize(n, 0.0);
+        }
+    }
+    Ok(results)
+}
+
+/// Multiplicative inverse `1/f mod ρ^n` by Newton's iteration `y ← y + y(1 − f y)`
+/// (precision doubles each step). Requires `f_0 ≠ 0`.
+pub fn inverse(f: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
+    let f0 = f.first().copied().unwrap_or(0.0);
+    if f0 == 0.0 || !f0.is_finite() {
+        return Err(NtkError::InvalidArgument(format!(
+            "series inverse needs a nonzero finite constant term (got {f0})"
+        )));
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut y = vec![1.0 / f0];
+    let mut m = 1;
+    while m < n {
+        check(cancel)?;
+        let m2 = (2 * m).min(n);
+        let fy = mul(&f[..f.len().min(m2)], &y, m2);
+        // e = 1 - f y vanishes below degree m
+        let e_hi: Vec<f64> = fy[m..m2].iter().map(|v| -v).collect();
+        let corr = mul(&y, &e_hi, m2 - m);
+        y.extend_from_slice(&corr);
+        m = m2;
+    }
+    Ok(y)
+}
+
+/// `f^{−1/2} mod ρ^n` by Newton's iteration `y ← y + y(1 − f y²)/2`. Requires `f_0 > 0`.
+pub fn inv_sqrt(f: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
+    let f0 = f.first().copied().unwrap_or(0.0);
+    if !f0.is_finite() || f0 <= 0.0 {
+        return Err(NtkError::InvalidArgument(format!(
+            "series inverse square root needs a positive finite constant term (got {f0})"
+        )));
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut y = vec![1.0 / f0.sqrt()];
+    let mut m = 1;
+    while m < n {
+        check(cancel)?;
+        let m2 = (2 * m).min(n);
+        let y2 = square(&y, m2);
+        let fy2 = mul(&f[..f.len().min(m2)], &y2, m2);
+        let e_hi: Vec<f64> = fy2[m..m2].iter().map(|v| -v).collect();
+        let corr = mul(&y, &e_hi, m2 - m);
+        y.extend(corr.iter().map(|v| 0.5 * v));
+        m = m2;
+    }
+    Ok(y)
+}
+
+/// `log f mod ρ^n = log f_0 + ∫ f'/f`. Requires `f_0 > 0`.
+pub fn log(f: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
+    let f0 = f.first().copied().unwrap_or(0.0);
+    if !f0.is_finite() || f0 <= 0.0 {
+        return Err(NtkError::InvalidArgument(format!(
+            "series logarithm needs a positive finite constant term (got {f0})"
+        )));
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let f = &f[..f.len().min(n)];
+    let df = derivative(f);
+    let inv = inverse(f, n - 1, cancel)?;
+    let q = mul(&df, &inv, n - 1);
+    Ok(integrate(&q, f0.ln(), n))
+}
+
+/// `exp(g) mod ρ^n`.
+///
+/// For `n ≤ RECURRENCE_MAX_LEN` by the recurrence of `E' = g' E`,
+/// `k E_k = Σ_{i=1}^{k} i g_i E_{k−i}`, `E_0 = e^{g_0}` — for non-negative `g` a sum of
+/// non-negative terms (full relative accuracy, O(n²)). Longer series use Newton's iteration
+/// `E ← E(1 + g − log E)` with FFT products (O(n log n), absolute round-off).
+pub fn exp(g: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let g0 = g.first().copied().unwrap_or(0.0);
+    let e0 = g0.exp();
+    if !e0.is_finite() {
+        return Err(NtkError::NonFinite(format!(
+            "series exponential overflows (constant term {g0})"
+        )));
+    }
+    let g = &g[..g.len().min(n)];
+    if n <= RECURRENCE_MAX_LEN {
+        // ig_i for i >= 1, stored at index i-1
+        let ig: Vec<f64> = derivative(g);
+        let mut e = vec![0.0; n];
+        e[0] = e0;
+        for k in 1..n {
+            if k % 256 == 0 {
+                check(cancel)?;
+            }
+            // Σ_{i=1}^{k} i g_i e_{k-i} = Σ_{j=0}^{k-1} ig[j] e[k-1-j]
+            e[k] = dot_rev_prefix(&ig, &e, k) / k as f64;
+        }
+        return Ok(e);
+    }
+    // Newton on h = g - g0 (h_0 = 0), then scale by e^{g0}
+    let mut h = g.to_vec();
+    h[0] = 0.0;
+    let mut e = vec![1.0];
+    let mut m = 1;
+    while m < n {
+        check(cancel)?;
+        let m2 = (2 * m).min(n);
+        let l = log(&e, m2, cancel)?;
+        let d_hi: Vec<f64> = (m..m2)
+            .map(|i| h.get(i).copied().unwrap_or(0.0) - l[i])
+            .collect();
+        let corr = mul(&e, &d_hi, m2 - m);
+        e.extend_from_slice(&corr);
+        m = m2;
+    }
+    for v in e.iter_mut() {
+        *v *= e0;
+    }
+    Ok(e)
+}
+
+/// `Σ_{j=0}^{k-1} a[j] · e[k-1-j]` (the convolution sum of a recurrence), with several
+/// accumulators so that it vectorises. `a` shorter than `k` is zero-extended.
+#[inline]
+fn dot_rev_prefix(a: &[f64], e: &[f64], k: usize) -> f64 {
+    let kk = k.min(a.len());
+    // Σ_{j<kk} a[j] e[k-1-j]: e indices from k-1 down to k-kk
+    let es = &e[k - kk..k];
+    let a = &a[..kk];
+    let mut acc = [0.0f64; 4];
+    let n4 = kk / 4 * 4;
+    let mut j = 0;
+    while j < n4 {
+        acc[0] += a[j] * es[kk - 1 - j];
+        acc[1] += a[j + 1] * es[kk - 2 - j];
+        acc[2] += a[j + 2] * es[kk - 3 - j];
+        acc[3] += a[j + 3] * es[kk - 4 - j];
+        j += 4;
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    while j < kk {
+        s += a[j] * es[kk - 1 - j];
+        j += 1;
+    }
+    s
+}
+
+/// `(sinh g, cosh g) mod ρ^n` for a series `g`.
+///
+/// For `n ≤ RECURRENCE_MAX_LEN` by the coupled recurrences of `S' = g'C`, `C' = g'S`:
+/// `k S_k = Σ_i i g_i C_{k−i}`, `k C_k = Σ_i i g_i S_{k−i}`, `S_0 = sinh g_0`,
+/// `C_0 = cosh g_0` (non-negative terms when `g ≥ 0`). Longer series: from `E = exp(g − g_0)`
+/// and `1/E` by Newton, `cosh(g_0 + h) = cosh g_0 cosh h + sinh g_0 sinh h`, etc.
+pub fn sinh_cosh(g: &[f64], n: usize, cancel: Cancel) -> Result<(Vec<f64>, Vec<f64>)> {
+    if n == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let g0 = g.first().copied().unwrap_or(0.0);
+    let (s0, c0) = (g0.sinh(), g0.cosh());
+    if !c0.is_finite() {
+        return Err(NtkError::NonFinite(format!(
+            "series sinh/cosh overflows (constant term {g0})"
+        )));
+    }
+    let g = &g[..g.len().min(n)];
+    if n <= RECURRENCE_MAX_LEN {
+        let ig = derivative(g);
+        let mut s = vec![0.0; n];
+        let mut c = vec![0.0; n];
+        s[0] = s0;
+        c[0] = c0;
+        for k in 1..n {
+            if k % 256 == 0 {
+                check(cancel)?;
+            }
+            s[k] = dot_rev_prefix(&ig, &c, k) / k as f64;
+            c[k] = dot_rev_prefix(&ig, &s, k) / k as f64;
+        }
+        return Ok((s, c));
+    }
+    let mut h = g.to_vec();
+    h[0] = 0.0;
+    let e = exp(&h, n, cancel)?;
+    let ei = inverse(&e, n, cancel)?;
+    let mut s = vec![0.0; n];
+    let mut c = vec![0.0; n];
+    for k in 0..n {
+        let ch = 0.5 * (e[k] + ei[k]);
+        let sh = 0.5 * (e[k] - ei[k]);
+        s[k] = s0 * ch + c0 * sh;
+        c[k] = c0 * ch + s0 * sh;
+    }
+    Ok((s, c))
+}
+
+/// `(1 − β² c(ρ)²)^{−1/2} mod ρ^n` for a series `c` with **non-negative** coefficients and
+/// `β c_0 < 1`; `one_minus_beta = 1 − β` is passed separately so that `1 − β²c_0²` is formed
+/// without cancellation when `β` is close to 1.
+///
+/// Writing `1 − β²c² = F_0 − U` with `F_0 = 1 − β²c_0²` and `U = β²(c² − c_0²) ≥ 0`, the
+/// result `G` solves `(F_0 − U) G' = (U'/2) G`, i.e.
+/// `F_0 m G_m = Σ_{j=1}^{m} U_j G_{m−j} (m − j/2)`, a sum of non-negative terms: for
+/// `n ≤ RECURRENCE_MAX_LEN` this recurrence is used (full relative accuracy, O(n²)).
+/// Longer series use Newton's inverse square root with FFT products; negative round-off
+/// is clamped to zero (every exact coefficient is ≥ 0).
+///
+/// This is the second derivative of the arc-cosine kernel (`β = 1`) and the derivative of
+/// the `erf` and Gaussian duals.
+pub fn rsqrt_one_minus_sq(
+    c: &[f64],
+    beta: f64,
+    one_minus_beta: f64,
+    n: usize,
+    cancel: Cancel,
+) -> Result<Vec<f64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let c = &c[..c.len().min(n)];
+    let c0 = c.first().copied().unwrap_or(0.0);
+    // 1 - beta c0 = (1 - beta) + beta (1 - c0)
+    let one_minus_bc0 = one_minus_beta + beta * (1.0 - c0);
+    let f0 = one_minus_bc0 * (1.0 + beta * c0);
+    if !f0.is_finite() || f0 <= 0.0 {
+        return Err(NtkError::Domain(format!(
+            "(1 - beta^2 c^2)^(-1/2) needs beta*c_0 < 1 (beta = {beta}, c_0 = {c0})"
+        )));
+    }
+    let mut u = square(c, n);
+    clamp_nonneg(&mut u);
+    u[0] = 0.0;
+    let b2 = beta * beta;
+    for v in u.iter_mut() {
+        *v *= b2;
+    }
+    if n <= RECURRENCE_MAX_LEN {
+        // reversed copies so that both dot products run forward over contiguous memory:
+        // Σ_{j=1}^{m} U_j G_{m-j} = Σ_{i<m} G_i urev[n-m+i] with urev[k] = U[n-k]
+        let urev: Vec<f64> = (0..n)
+            .map(|k| if k == 0 { 0.0 } else { u[n - k] })
+            .collect();
+        let jurev: Vec<f64> = (0..n)
+            .map(|k| {
+                if k == 0 {
+                    0.0
+                } else {
+                    (n - k) as f64 * u[n - k]
+                }
+            })
+            .collect();
+        let mut g = vec![0.0; n];
+        g[0] = 1.0 / f0.sqrt();
+        let du = first_nonzero(&u).max(1);
+        for m in 1..n {
+            if m % 256 == 0 {
+                check(cancel)?;
+            }
+            if m < du {
+                continue;
+            }
+            // Σ_{j=1}^{m} U_j G_{m-j} (m - j/2) = m Σ U_j G_{m-j} - ½ Σ j U_j G_{m-j}
+            let a = dot(&g[..m], &urev[n - m..]);
+            let b = dot(&g[..m], &jurev[n - m..]);
+            let v = (m as f64 * a - 0.5 * b) / (f0 * m as f64);
+            g[m] = v.max(0.0);
+        }
+        return Ok(g);
+    }
+    let mut f: Vec<f64> = u.iter().map(|v| -v).collect();
+    f[0] = f0;
+    let mut g = inv_sqrt(&f, n, cancel)?;
+    clamp_nonneg(&mut g);
+    Ok(g)
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)]
+mod tests {
+    use super::*;
+
+    fn naive_ref(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|k| {
+                (0..=k)
+                    .filter(|&i| i < a.len() && k - i < b.len())
+                    .map(|i| a[i] * b[k - i])
+                    .sum()
+            })
+            .collect()
+    }
+
+    fn lcg(seed: &mut u64) -> f64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 11) as f64) / ((1u64 << 53) as f64)
+    }
+
+    #[test]
+    fn products_match_the_definition() {
+        let mut s = 7u64;
+        for &(la, lb, n) in &[
+            (1, 1, 1),
+            (5, 3, 4),
+            (5, 3, 10),
+            (40, 70, 60),
+            (700, 600, 900),
+            (1500, 1500, 1500),
+        ] {
+            let a: Vec<f64> = (0..la).map(|_| lcg(&mut s) - 0.3).collect();
+            let b: Vec<f64> = (0..lb).map(|_| lcg(&mut s) - 0.3).collect();
+            let r = naive_ref(&a, &b, n);
+            let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt()
+                * b.iter().map(|x| x * x).sum::<f64>().sqrt();
+            for (name, got) in [
+                ("naive", mul_naive(&a, &b, n)),
+                ("fft", mul_fft(&a, &b, n)),
+                ("auto", mul(&a, &b, n)),
+            ] {
+                assert_eq!(got.len(), n);
+                for k in 0..n {
+                    assert!(
+                        (got[k] - r[k]).abs() <= 1e-14 * scale,
+                        "{name} la={la} lb={lb} n={n} k={k}: {} vs {}",
+                        got[k],
+                        r[k]
+                    );
+                }
+            }
+            let sq = square(&a, n);
+            let rsq = naive_ref(&a, &a, n);
+            for k in 0..n {
+                assert!((sq[k] - rsq[k]).abs() <= 1e-14 * scale.max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn leading_zeros_and_empty() {
+        let a = [0.0, 0.0, 1.0, 2.0];
+        let b = [0.0, 3.0, 4.0];
+        assert_eq!(mul_naive(&a, &b, 6), vec![0.0, 0.0, 0.0, 3.0, 10.0, 8.0]);
+        assert_eq!(mul_fft(&a, &b, 6)[..3], [0.0, 0.0, 0.0]);
+        assert_eq!(mul(&a, &[], 3), vec![0.0; 3]);
+        assert_eq!(mul(&a, &b, 0), Vec::<f64>::new());
+        assert_eq!(mul(&a, &b, 2), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn naive_product_is_relatively_exact_for_nonnegative_series() {
+        // a_i = 2^-i*... widely ranging coefficients; product coefficient k = sum of positive terms
+        let n = 300;
+        let a: Vec<f64> = (0..n).map(|i| (-(i as f64) * 0.9).exp()).collect();
+        let b: Vec<f64> = (0..n).map(|i| (-(i as f64) * 1.1).exp()).collect();
+        let p = mul_nonneg(&a, &b, n);
+        for k in 0..n {
+            // exact: sum_i e^{-0.9 i - 1.1 (k-i)} = e^{-1.1k} sum_i e^{0.2 i}
+            let exact = (-1.1 * k as f64).exp() * ((0.2 * (k + 1) as f64).exp() - 1.0)
+                / (0.2f64.exp() - 1.0);
+            assert!(
+                ((p[k] - exact) / exact).abs() < 1e-12,
+                "k={k} {} {}",
+                p[k],
+                exact
+            );
+        }
+    }
+
+    #[test]
+    fn integrate_and_differentiate() {
+        let a = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(integrate(&a, 5.0, 5), vec![5.0, 1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(integrate(&a, 5.0, 3), vec![5.0, 1.0, 1.0]);
+        assert_eq!(
+            integrate(&a, 5.0, 7),
+            vec![5.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+        );
+        assert_eq!(derivative(&a), vec![2.0, 6.0, 12.0]);
+        assert_eq!(derivative(&integrate(&a, 0.0, 5)), a.to_vec());
+    }
+
+    #[test]
+    fn horner_certificate_holds() {
+        // (1 - x)^20 expanded: heavy cancellation near x = 1
+        let n = 21;
+        let mut a = vec![0.0; n];
+        let mut binom = 1.0f64;
+        for (k, ak) in a.iter_mut().enumerate() {
+            *ak = if k % 2 == 0 { binom } else { -binom };
+            binom = binom * (20 - k) as f64 / (k + 1) as f64;
+        }
+        for &x in &[0.0, 0.5, 0.9, 0.99, 1.0, 1.01, -0.7] {
+            let e = horner(&a, x);
+            let exact = (1.0f64 - x).powi(20);
+            assert!(
+                (e.value - exact).abs() <= e.error_bound,
+                "x={x}: {} vs {} bound {}",
+                e.value,
+                exact,
+                e.error_bound
+            );
+        }
+        let e = horner(&[1.0, 1.0, 1.0], 2.0);
+        assert_eq!(e.value, 7.0);
+        assert!(e.error_bound < 1e-14);
+    }
+
+    #[test]
+    fn composition_matches_repeated_products() {
+        let mut s = 3u64;
+        for &(n, jt, d) in &[
+            (1usize, 5usize, 1usize),
+            (8, 5, 1),
+            (30, 30, 1),
+            (60, 40, 2),
+            (700, 700, 1),
+        ] {
+            let t: Vec<f64> = (0..jt).map(|_| lcg(&mut s)).collect();
+            let mut z = vec![0.0; n.min(50)];
+            for (i, zi) in z.iter_mut().enumerate().skip(d) {
+                *zi = lcg(&mut s) / (i * i) as f64;
+            }
+            let got = compose(&t, &z, n, &never_cancel).unwrap();
+            // reference: plain Horner in z with naive products
+            let mut r = vec![0.0; n];
+            for &tj in t.iter().rev() {
+                r = mul_naive(&r, &z, n);
+                if n > 0 {
+                    r[0] += tj;
+                }
+            }
+            // naive products (n <= EXACT_LEN): relative accuracy; FFT: absolute
+            let rmax = r.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let abs_tol = if n > EXACT_LEN { 1e-14 * rmax } else { 0.0 };
+            for k in 0..n {
+                assert!(
+                    (got[k] - r[k]).abs() <= 1e-13 * r[k].abs().max(1e-300) + abs_tol,
+                    "n={n} k={k}: {} vs {}",
+                    got[k],
+                    r[k]
+                );
+            }
+        }
+        assert!(compose(&[1.0, 1.0], &[0.5, 1.0], 4, &never_cancel).is_err());
+    }
+
+    #[test]
+    fn inverse_log_exp_roundtrip() {
+        let n = 3000; // exercises the Newton branches too
+        let g: Vec<f64> = (0..n)
+            .map(|i| if i == 0 { 0.3 } else { 0.5 / (i * i) as f64 })
+            .collect();
+        let e = exp(&g, n, &never_cancel).unwrap();
+        let e_small = exp(&g, 200, &never_cancel).unwrap();
+        for k in 0..200 {
+            assert!(((e[k] - e_small[k]) / e_small[k]).abs() < 1e-12, "k={k}");
+        }
+        let l = log(&e, n, &never_cancel).unwrap();
+        for k in 0..n {
+            assert!((l[k] - g[k]).abs() < 1e-13, "k={k}: {} vs {}", l[k], g[k]);
+        }
+        let inv = inverse(&e, n, &never_cancel).unwrap();
+        let one = mul(&inv, &e, n);
+        for (k, &v) in one.iter().enumerate() {
+            let t = if k == 0 { 1.0 } else { 0.0 };
+            assert!((v - t).abs() < 1e-13, "k={k}: {v}");
+        }
+        let (sh, ch) = sinh_cosh(&g, 300, &never_cancel).unwrap();
+        let em = exp(
+            &g.iter().map(|v| -v).collect::<Vec<_>>(),
+            300,
+            &never_cancel,
+        )
+        .unwrap();
+        for k in 0..300 {
+            assert!((sh[k] - 0.5 * (e[k] - em[k])).abs() < 1e-14 * (1.0 + e[k]));
+            assert!((ch[k] - 0.5 * (e[k] + em[k])).abs() < 1e-14 * (1.0 + e[k]));
+        }
+        let (shl, chl) = sinh_cosh(&g, n, &never_cancel).unwrap();
+        for k in 0..300 {
+            assert!((shl[k] - sh[k]).abs() < 1e-13 * (1.0 + ch[k]));
+            assert!((chl[k] - ch[k]).abs() < 1e-13 * (1.0 + ch[k]));
+        }
+    }
+
+    #[test]
+    fn rsqrt_recurrence_and_newton_agree_with_binomial_series() {
+        // c = rho: (1 - rho^2)^(-1/2) = sum binom(2m, m)/4^m rho^{2m}
+        let n = 4001;
+        let c = [0.0, 1.0];
+        let g_newton = rsqrt_one_minus_sq(&c, 1.0, 0.0, n, &never_cancel).unwrap();
+        let g_rec = rsqrt_one_minus_sq(&c, 1.0, 0.0, RECURRENCE_MAX_LEN, &never_cancel).unwrap();
+        let mut b = 1.0f64;
+        for m in 0..(n / 2) {
+            if 2 * m + 1 < RECURRENCE_MAX_LEN {
+                assert!(((g_rec[2 * m] - b) / b).abs() < 1e-13, "m={m}");
+                assert_eq!(g_rec[2 * m + 1], 0.0);
+            }
+            assert!(((g_newton[2 * m] - b) / b).abs() < 1e-11, "m={m}");
+            assert!(g_newton[2 * m + 1].abs() < 1e-14);
+            b *= (2 * m + 1) as f64 / (2 * m + 2) as f64;
+        }
+        // general c with c0 > 0 and beta < 1: compare with inv_sqrt of the explicit series
+        let c: Vec<f64> = vec![0.4, 0.3, 0.0, 0.2, 0.1];
+        let beta = 0.8;
+        let n = 60;
+        let c2 = mul(&c, &c, n);
+        let mut f: Vec<f64> = c2.iter().map(|v| -beta * beta * v).collect();
+        f[0] += 1.0;
+        let want = inv_sqrt(&f, n, &never_cancel).unwrap();
+        let got = rsqrt_one_minus_sq(&c, beta, 1.0 - beta, n, &never_cancel).unwrap();
+        for k in 0..n {
+            assert!(((got[k] - want[k]) / want[k]).abs() < 1e-12, "k={k}");
+        }
+    }
+
+    #[test]
+    fn cancellation_is_honoured() {
+        let stop = || true;
+        let c = [0.0, 1.0];
+        assert_eq!(
+            rsqrt_one_minus_sq(&c, 1.0, 0.0, 5000, &stop),
+            Err(NtkError::Interrupted)
+        );
+        assert_eq!(exp(&c, 5000, &stop), Err(NtkError::Interrupted));
+    }
+}
