@@ -33,6 +33,7 @@ from .errors import (
 )
 from .hermite import hermite_coefficients, hermite_coefficients_with_error
 from .hookspecs import hookimpl, hookspec
+from .network import LayerSeries, Network, Series, batch_series
 from .registry import (
     ActivationInfo,
     PluginWarning,
@@ -43,6 +44,18 @@ from .registry import (
     register_plugin,
 )
 from .spec import ActivationSpec
+from .spectrum import EigshInfo, effective_rank, eigsh, eigvalsh
+
+
+def set_num_threads(threads: int) -> None:
+    """Number of worker threads for all ntkrs computations (0: ``RAYON_NUM_THREADS`` or all
+    cores). Takes effect for calls started afterwards."""
+    _core.set_num_threads(int(threads))
+
+
+def get_num_threads() -> int:
+    """Number of worker threads ntkrs uses."""
+    return int(_core.get_num_threads())
 
 __version__: str = _core.VERSION
 
@@ -51,9 +64,19 @@ __all__ = [
     "Activation",
     "ActivationInfo",
     "ActivationSpec",
+    "LayerSeries",
+    "Network",
+    "Series",
+    "batch_series",
     "HermiteResult",
     "PluginWarning",
     "activation_info",
+    "EigshInfo",
+    "effective_rank",
+    "eigsh",
+    "eigvalsh",
+    "get_num_threads",
+    "set_num_threads",
     "activations",
     "get_activation",
     "hermite_coefficients",

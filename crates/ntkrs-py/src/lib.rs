@@ -6,6 +6,10 @@
 
 mod activation;
 mod errors;
+mod interrupt;
+mod network;
+mod spectrum;
+mod threads;
 
 use pyo3::prelude::*;
 
@@ -19,4 +23,13 @@ mod _core {
         closed_form_coefficients, closed_form_derivative_second_moment, closed_form_eval,
         closed_form_kinks, closed_form_second_moment, gauss_hermite, SamplingPlan,
     };
+
+    #[pymodule_export]
+    use crate::network::{batch_network_series, PyNetwork};
+
+    #[pymodule_export]
+    use crate::spectrum::{eigsh_callable, eigsh_dense, eigvalsh_dense};
+
+    #[pymodule_export]
+    use crate::threads::{get_num_threads, set_num_threads};
 }

@@ -1,0 +1,273 @@
+//! Bindings of the kernel engine: networks, their NTK/NNGP power series and exact kernels.
+use std::sync::Arc;
+
+use ntk_core::dual::{Dual, Tabulated, TabulatedEntry};
+use ntk_core::hermite::HermiteCoefficients;
+use ntk_core::kernel::{batch_series, KernelSeries, Network, SeriesOptions};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use rayon::prelude::*;
+
+use crate::activation::closed_form;
+use crate::errors::{py_error, to_pyerr};
+use crate::interrupt::run_cancellable;
+
+/// Build the engine's activation from the Python descriptor:
+/// `("closed", name, params)` or
+/// `("tabulated", name, [(q, mu, error, second_moment, derivative_second_moment | None), …])`.
+fn activation_from(desc: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Dual>> {
+    let tuple = desc.cast::<PyTuple>().map_err(|_| {
+        py_error("InputTypeError", "activation descriptor must be a tuple")
+    })?;
+    let kind: String = tuple.get_item(0)?.extract()?;
+    let name: String = tuple.get_item(1)?.extract()?;
+    match kind.as_str() {
+        "closed" => {
+            let params = tuple.get_item(2)?;
+            let params = params.cast::<PyDict>().map_err(|_| {
+                py_error("InputTypeError", "closed-form parameters must be a dict")
+            })?;
+            let form = closed_form(&name, params)?;
+            form.validate().map_err(to_pyerr)?;
+            Ok(Arc::new(form))
+        }
+        "tabulated" => {
+            let list = tuple.get_item(2)?;
+            let mut entries = Vec::new();
+            for item in list.try_iter()? {
+                let item = item?;
+                let (q, mu, error, second_moment, dm2): (
+                    f64,
+                    PyReadonlyArray1<'_, f64>,
+                    f64,
+                    f64,
+                    Option<f64>,
+                ) = item.extract()?;
+                entries.push(TabulatedEntry {
+                    q,
+                    coefficients: HermiteCoefficients {
+                        mu: mu.as_array().to_vec(),
+                        error,
+                        second_moment,
+                    },
+                    derivative_second_moment: dm2,
+                });
+            }
+            let tab = Tabulated::new(name, entries).map_err(to_pyerr)?;
+            Ok(Arc::new(tab.into_dual()))
+        }
+        other => Err(py_error(
+            "InvalidInputError",
+            format!("unknown activation descriptor kind {other:?}"),
+        )),
+    }
+}
+
+/// An infinitely wide fully connected network (engine side of `ntkrs.Network`).
+#[pyclass(module = "ntkrs._core", name = "Network", frozen)]
+pub struct PyNetwork {
+    inner: Network,
+}
+
+fn series_dict<'py>(py: Python<'py>, s: KernelSeries) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("degree", s.degree)?;
+    d.set_item("ntk", s.ntk.map(|v| v.into_pyarray(py)))?;
+    d.set_item("nngp", s.nngp.into_pyarray(py))?;
+    d.set_item("ntk_at_one", s.ntk_at_one)?;
+    d.set_item("nngp_at_one", s.nngp_at_one)?;
+    d.set_item("ntk_truncation_bound", s.ntk_truncation_bound)?;
+    d.set_item("nngp_truncation_bound", s.nngp_truncation_bound)?;
+    d.set_item("ntk_composition_error", s.ntk_composition_error)?;
+    d.set_item("nngp_composition_error", s.nngp_composition_error)?;
+    d.set_item("variances", s.variances.into_pyarray(py))?;
+    match s.layers {
+        None => d.set_item("layers", py.None())?,
+        Some(layers) => {
+            let list = PyList::empty(py);
+            for layer in layers {
+                let ld = PyDict::new(py);
+                ld.set_item("q", layer.q)?;
+                ld.set_item("nngp", layer.nngp.into_pyarray(py))?;
+                ld.set_item("derivative", layer.derivative.map(|v| v.into_pyarray(py)))?;
+                ld.set_item("ntk", layer.ntk.map(|v| v.into_pyarray(py)))?;
+                list.append(ld)?;
+            }
+            d.set_item("layers", list)?;
+        }
+    }
+    Ok(d)
+}
+
+#[pymethods]
+impl PyNetwork {
+    #[new]
+    #[pyo3(signature = (activation, depth, weight_var=None, bias_var=None, input_weight_var=1.0, input_bias_var=0.0))]
+    fn new(
+        py: Python<'_>,
+        activation: &Bound<'_, PyAny>,
+        depth: usize,
+        weight_var: Option<f64>,
+        bias_var: Option<f64>,
+        input_weight_var: f64,
+        input_bias_var: f64,
+    ) -> PyResult<Self> {
+        let act = activation_from(activation)?;
+        let inner = py
+            .detach(|| {
+                Network::from_options(
+                    act,
+                    depth,
+                    weight_var,
+                    bias_var,
+                    input_weight_var,
+                    input_bias_var,
+                )
+            })
+            .map_err(to_pyerr)?;
+        Ok(Self { inner })
+    }
+
+    /// Edge-of-chaos network at the fixed point `q`.
+    #[staticmethod]
+    fn edge_of_chaos(
+        py: Python<'_>,
+        activation: &Bound<'_, PyAny>,
+        depth: usize,
+        q: f64,
+    ) -> PyResult<Self> {
+        let act = activation_from(activation)?;
+        let inner = py
+            .detach(|| Network::edge_of_chaos(act, depth, q))
+            .map_err(to_pyerr)?;
+        Ok(Self { inner })
+    }
+
+    #[getter]
+    fn depth(&self) -> usize {
+        self.inner.depth()
+    }
+    #[getter]
+    fn weight_var(&self) -> f64 {
+        self.inner.weight_var()
+    }
+    #[getter]
+    fn bias_var(&self) -> f64 {
+        self.inner.bias_var()
+    }
+    #[getter]
+    fn input_weight_var(&self) -> f64 {
+        self.inner.input_weight_var()
+    }
+    #[getter]
+    fn input_bias_var(&self) -> f64 {
+        self.inner.input_bias_var()
+    }
+
+    /// `q_1 … q_{L+1}` (layer variances; `q_{L+1}` = NNGP(1)).
+    fn variances<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        Ok(self.inner.variances().map_err(to_pyerr)?.into_pyarray(py))
+    }
+
+    /// Exact Θ(1) (scalar recursion).
+    fn ntk_at_one(&self) -> PyResult<f64> {
+        self.inner.ntk_at_one().map_err(to_pyerr)
+    }
+
+    /// Exact NNGP(1) = q_{L+1}.
+    fn nngp_at_one(&self) -> PyResult<f64> {
+        self.inner.nngp_at_one().map_err(to_pyerr)
+    }
+
+    /// The NTK/NNGP power series to `degree` as a dict of arrays and bounds.
+    #[pyo3(signature = (degree, ntk=true, keep_layers=false))]
+    fn series<'py>(
+        &self,
+        py: Python<'py>,
+        degree: usize,
+        ntk: bool,
+        keep_layers: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let options = SeriesOptions { ntk, keep_layers };
+        let net = &self.inner;
+        let s = run_cancellable(py, |cancel| net.series(degree, options, cancel))?;
+        series_dict(py, s)
+    }
+
+    /// Exact kernel values at the correlations `rho` (1-D): `(ntk, nngp)`; `ntk` is `None`
+    /// when `ntk=False`.
+    #[pyo3(signature = (rho, ntk=true))]
+    #[allow(clippy::type_complexity)]
+    fn kernel_at<'py>(
+        &self,
+        py: Python<'py>,
+        rho: PyReadonlyArray1<'py, f64>,
+        ntk: bool,
+    ) -> PyResult<(Option<Bound<'py, PyArray1<f64>>>, Bound<'py, PyArray1<f64>>)> {
+        let rho = rho.as_array().to_vec();
+        let net = &self.inner;
+        let (t, s) = run_cancellable(py, |cancel| {
+            let kernel = net.pointwise(ntk)?;
+            let mut theta = vec![0.0; if ntk { rho.len() } else { 0 }];
+            let mut sigma = vec![0.0; rho.len()];
+            const BLOCK: usize = 4096;
+            for (b, chunk) in rho.chunks(BLOCK).enumerate() {
+                if cancel() {
+                    return Err(ntk_core::NtkError::Interrupted);
+                }
+                let vals = chunk
+                    .par_iter()
+                    .map(|&r| {
+                        if ntk {
+                            kernel.ntk_nngp(r)
+                        } else {
+                            kernel.nngp(r).map(|s| (0.0, s))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (i, (tv, sv)) in vals.into_iter().enumerate() {
+                    let j = b * BLOCK + i;
+                    sigma[j] = sv;
+                    if ntk {
+                        theta[j] = tv;
+                    }
+                }
+            }
+            Ok((theta, sigma))
+        })?;
+        Ok((
+            if ntk { Some(t.into_pyarray(py)) } else { None },
+            s.into_pyarray(py),
+        ))
+    }
+}
+
+/// Series of many networks at once, in parallel. Returns one dict per network, or the
+/// exception instance for a network that failed (the others are unaffected).
+#[pyfunction]
+#[pyo3(signature = (networks, degree, ntk=true))]
+pub fn batch_network_series<'py>(
+    py: Python<'py>,
+    networks: Vec<PyRef<'py, PyNetwork>>,
+    degree: usize,
+    ntk: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let nets: Vec<Network> = networks.iter().map(|n| n.inner.clone()).collect();
+    let options = SeriesOptions {
+        ntk,
+        keep_layers: false,
+    };
+    let results = run_cancellable(py, |cancel| Ok(batch_series(&nets, degree, options, cancel)))?;
+    let out = PyList::empty(py);
+    for r in results {
+        match r {
+            Ok(s) => out.append(series_dict(py, s)?)?,
+            Err(ntk_core::NtkError::Interrupted) => {
+                return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"))
+            }
+            Err(e) => out.append(to_pyerr(e).value(py).clone())?,
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,368 @@
+"""``Network``: an infinitely wide fully connected network and its NTK/NNGP.
+
+A network of ``depth`` L has L hidden layers (affine map, then φ) and a linear read-out, in the
+NTK parameterization. With ``ρ = ⟨x, y⟩`` for unit-norm inputs, the kernels satisfy
+
+    Σ_1 = γ_w² ρ + γ_b²,  Θ_1 = Σ_1
+    Σ_{l+1} = σ_w² E[φ(u)φ(v)] + σ_b²,   Σ̇_{l+1} = σ_w² E[φ'(u)φ'(v)]
+    Θ_{l+1} = Σ_{l+1} + Θ_l Σ̇_{l+1};     NNGP = Σ_{L+1},  NTK = Θ_{L+1}
+
+and both are power series in ρ with non-negative coefficients (Murray et al., ICLR 2023,
+Theorem 3.1), computed here exactly up to a certified truncation bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .activation import MAX_DEGREE, Activation, _check_degree
+from .errors import InputTypeError, InvalidInputError, UnsupportedError
+from .registry import get_activation
+
+__all__ = ["Network", "Series", "LayerSeries"]
+
+#: Hermite degree used for activations whose coefficients are computed numerically
+#: (what it leaves out enters the truncation bound).
+DEFAULT_HERMITE_DEGREE = 2048
+
+
+@dataclass(frozen=True)
+class LayerSeries:
+    """Series of one layer ``l = 1 … L+1``: ``nngp`` = Σ_l, ``derivative`` = Σ̇_l (None for
+    l = 1), ``ntk`` = Θ_l; ``q`` = Σ_l(x, x)."""
+
+    q: float
+    nngp: np.ndarray
+    derivative: np.ndarray | None
+    ntk: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Series:
+    """NTK and NNGP power series ``Σ_p κ_p ρ^p`` truncated at ``degree``.
+
+    Attributes
+    ----------
+    ntk, nngp:
+        Coefficients ``κ_0 … κ_P`` and ``ν_0 … ν_P`` (all ≥ 0). ``ntk`` is None for activations
+        whose NTK is infinite (step).
+    truncation_bound:
+        ``Θ(1) − Σ_{p≤P} κ_p`` (plus round-off): since every coefficient is ≥ 0 this bounds
+        ``sup_{ρ∈[−1,1]} |NTK(ρ) − Σ_{p≤P} κ_p ρ^p|``. It also contains the error of the
+        Hermite sums for numerically integrated activations.
+    nngp_truncation_bound:
+        The same for the NNGP.
+    ntk_at_one, nngp_at_one:
+        Exact ``Θ(1)`` and ``NNGP(1) = q_{L+1}`` from the scalar recursion.
+    variances:
+        ``q_1 … q_{L+1}``.
+    layers:
+        Every layer's series (``Network.series(..., keep_layers=True)``), else None.
+    """
+
+    degree: int
+    ntk: np.ndarray | None
+    nngp: np.ndarray
+    truncation_bound: float | None
+    nngp_truncation_bound: float
+    ntk_at_one: float | None
+    nngp_at_one: float
+    composition_error: float | None
+    nngp_composition_error: float
+    variances: np.ndarray
+    layers: tuple[LayerSeries, ...] | None = None
+
+    def evaluate(self, rho: Any, *, kernel: str = "ntk") -> np.ndarray:
+        """``Σ_p κ_p ρ^p`` (or the NNGP with ``kernel="nngp"``) at ``rho`` ∈ [−1, 1], by Horner.
+        The error is at most :attr:`truncation_bound` (resp. :attr:`nngp_truncation_bound`)."""
+        coeffs = self._coeffs(kernel)
+        r = _check_rho(rho)
+        return np.polynomial.polynomial.polyval(r, coeffs)
+
+    def partial_sums(self, *, kernel: str = "ntk") -> np.ndarray:
+        """``Σ_{p≤j} κ_p / Θ(1)`` for ``j = 0 … P``: the share of ``Θ(1)`` captured by the first
+        coefficients (the paper's Table 1 reports it in percent)."""
+        coeffs = self._coeffs(kernel)
+        total = self.ntk_at_one if kernel == "ntk" else self.nngp_at_one
+        assert total is not None
+        return np.cumsum(coeffs) / total
+
+    def _coeffs(self, kernel: str) -> np.ndarray:
+        if kernel == "ntk":
+            if self.ntk is None:
+                raise UnsupportedError("this series holds the NNGP only (the NTK is infinite or was not asked for)")
+            return self.ntk
+        if kernel == "nngp":
+            return self.nngp
+        raise InvalidInputError(f"kernel must be 'ntk' or 'nngp', got {kernel!r}")
+
+
+def _check_rho(rho: Any) -> np.ndarray:
+    try:
+        r = np.asarray(rho, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"rho must be a number or an array of numbers, got {type(rho).__name__}") from None
+    if not np.all(np.isfinite(r)):
+        from .errors import NonFiniteError
+
+        raise NonFiniteError("rho contains NaN or infinity")
+    if np.any(np.abs(r) > 1.0 + 1e-12):
+        bad = float(r.flat[int(np.argmax(np.abs(r) > 1.0 + 1e-12))])
+        raise InvalidInputError(
+            f"rho = <x, y> must lie in [-1, 1] (inputs on the unit sphere), got {bad}"
+        )
+    return np.clip(r, -1.0, 1.0)
+
+
+def _check_depth(depth: Any) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)):
+        raise InputTypeError(f"depth (the number of hidden layers) must be an integer, got {depth!r}")
+    if depth < 1:
+        raise InvalidInputError(f"depth (the number of hidden layers) must be >= 1, got {depth}")
+    return int(depth)
+
+
+def _check_var(name: str, value: Any, *, optional: bool) -> float | None:
+    if value is None:
+        if optional:
+            return None
+        raise InputTypeError(f"{name} must be a number, got None")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputTypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0:
+        raise InvalidInputError(f"{name} must be a finite variance >= 0, got {value!r}")
+    return v
+
+
+class Network:
+    """An infinitely wide fully connected network in the NTK parameterization.
+
+    Parameters
+    ----------
+    activation:
+        Name (``"relu"``, ``"erf(scale=2)"``, a plugin's name) or :class:`Activation`.
+    depth:
+        Number of hidden layers ``L >= 1``.
+    weight_var, bias_var:
+        ``σ_w², σ_b²`` of every layer after the first (read-out included). Neither given: the
+        unit-variance default ``σ_b² = 0, σ_w² = 1/E[φ(Z)²]`` (ReLU: 2). ``bias_var`` alone:
+        ``σ_w² = (1 − σ_b²)/E[φ(Z)²]`` (DomainError if ``σ_b² ≥ 1``). ``weight_var`` given: the
+        general case (``bias_var`` defaults to 0); layer variances ``q_l`` may then differ from 1.
+    input_weight_var, input_bias_var:
+        ``γ_w², γ_b²`` of the first affine layer (defaults 1 and 0).
+    hermite_degree:
+        For activations integrated numerically: how many Hermite coefficients to use (default
+        2048; what is left out is accounted for in the truncation bounds).
+    """
+
+    def __init__(
+        self,
+        activation: str | Activation,
+        depth: int,
+        *,
+        weight_var: float | None = None,
+        bias_var: float | None = None,
+        input_weight_var: float = 1.0,
+        input_bias_var: float = 0.0,
+        hermite_degree: int | None = None,
+    ) -> None:
+        self.activation = get_activation(activation)
+        depth = _check_depth(depth)
+        w = _check_var("weight_var", weight_var, optional=True)
+        b = _check_var("bias_var", bias_var, optional=True)
+        gw = _check_var("input_weight_var", input_weight_var, optional=False)
+        gb = _check_var("input_bias_var", input_bias_var, optional=False)
+        self._hermite_degree = self._check_hermite_degree(hermite_degree)
+        desc = self._descriptor(depth, w, b, gw, gb, edge_q=None)
+        self._core = _core.Network(desc, depth, w, b, gw, gb)
+
+    @classmethod
+    def edge_of_chaos(cls, activation: str | Activation, depth: int, q: float = 1.0, *,
+                      hermite_degree: int | None = None) -> "Network":
+        """The network at the edge of chaos with fixed point ``q``:
+        ``σ_w² = 1/E[φ'(√q Z)²]``, ``σ_b² = q − σ_w² E[φ(√q Z)²]``, ``γ_w² = q``, ``γ_b² = 0``,
+        so every layer has variance ``q``. DomainError if ``σ_b²`` would be negative."""
+        self = cls.__new__(cls)
+        self.activation = get_activation(activation)
+        depth = _check_depth(depth)
+        qv = _check_var("q", q, optional=False)
+        assert qv is not None
+        if qv <= 0:
+            raise InvalidInputError(f"q must be > 0, got {q!r}")
+        self._hermite_degree = self._check_hermite_degree(hermite_degree)
+        desc = self._descriptor(depth, None, None, qv, 0.0, edge_q=qv)
+        self._core = _core.Network.edge_of_chaos(desc, depth, qv)
+        return self
+
+    @staticmethod
+    def _check_hermite_degree(k: Any) -> int:
+        if k is None:
+            return DEFAULT_HERMITE_DEGREE
+        k = _check_degree(k)
+        if k < 8:
+            raise InvalidInputError(f"hermite_degree must be >= 8, got {k}")
+        return k
+
+    # ------------------------------------------------------------------ engine descriptor
+    def _descriptor(self, depth: int, w: float | None, b: float | None, gw: float, gb: float,
+                    edge_q: float | None) -> tuple:
+        act = self.activation
+        if act.closed_form is not None:
+            return ("closed", act.closed_form, dict(act.params))
+        if act.kind == "dual":
+            raise UnsupportedError(
+                f"activation {act.name!r} gives only its dual kernel; the power series needs its "
+                "Hermite coefficients (give the plugin an fn, hermite or coefficients)"
+            )
+        if edge_q is not None:
+            qs = [edge_q]
+        else:
+            qs = self._layer_variances(depth, w, b, gw, gb)
+        entries = []
+        for q in dict.fromkeys(qs):  # unique, in order
+            res = act.hermite_with_error(self._hermite_degree, q)
+            try:
+                dm2 = act.derivative_second_moment(q)
+            except UnsupportedError:
+                dm2 = None
+            entries.append((q, np.ascontiguousarray(res.mu), res.error, res.second_moment, dm2))
+        return ("tabulated", act.name, entries)
+
+    def _layer_variances(self, depth: int, w: float | None, b: float | None, gw: float, gb: float) -> list[float]:
+        """q_1 … q_L at which φ is needed (the engine re-derives and checks them)."""
+        act = self.activation
+        if w is None:
+            m1 = act.second_moment(1.0)
+            bb = 0.0 if b is None else b
+            if not (m1 > 0 and bb < 1.0):
+                return [1.0]  # the engine reports why unit variance is impossible
+            w, b = (1.0 - bb) / m1, bb
+        b = 0.0 if b is None else b
+        q = gw + gb
+        if not (q > 0 and math.isfinite(q)):
+            return [1.0]
+        qs = [q]
+        for _ in range(depth - 1):
+            q = w * act.second_moment(q) + b
+            if not (q > 0 and math.isfinite(q)):
+                break
+            qs.append(q)
+        return qs
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L."""
+        return int(self._core.depth)
+
+    @property
+    def weight_var(self) -> float:
+        """σ_w² (after the defaults were resolved)."""
+        return float(self._core.weight_var)
+
+    @property
+    def bias_var(self) -> float:
+        """σ_b²."""
+        return float(self._core.bias_var)
+
+    @property
+    def input_weight_var(self) -> float:
+        """γ_w²."""
+        return float(self._core.input_weight_var)
+
+    @property
+    def input_bias_var(self) -> float:
+        """γ_b²."""
+        return float(self._core.input_bias_var)
+
+    @property
+    def variances(self) -> np.ndarray:
+        """Layer variances ``q_1 … q_{L+1}`` (all 1 under the unit-variance default)."""
+        return np.asarray(self._core.variances())
+
+    def __repr__(self) -> str:
+        return (
+            f"Network({self.activation.label!r}, depth={self.depth}, weight_var={self.weight_var:.6g}, "
+            f"bias_var={self.bias_var:.6g}, input_weight_var={self.input_weight_var:.6g}, "
+            f"input_bias_var={self.input_bias_var:.6g})"
+        )
+
+    # ------------------------------------------------------------------ series
+    def series(self, degree: int, *, ntk: bool = True, keep_layers: bool = False) -> Series:
+        """NTK and NNGP power series to ``degree`` with the truncation certificate.
+
+        ``ntk=False`` computes the NNGP only (the step function has no finite NTK).
+        Runs in Rust with the GIL released; Ctrl-C interrupts it.
+        """
+        degree = _check_degree(degree)
+        if degree > 1_000_000 or degree > MAX_DEGREE * 10:
+            raise InvalidInputError(f"degree {degree} is absurdly large")
+        d = self._core.series(degree, bool(ntk), bool(keep_layers))
+        return _series_from_dict(d)
+
+    def ntk_coefficients(self, degree: int) -> np.ndarray:
+        """``κ_0 … κ_degree`` of ``NTK(ρ) = Σ_p κ_p ρ^p`` (all ≥ 0, ``Σ_p κ_p = Θ(1)``)."""
+        s = self.series(degree)
+        assert s.ntk is not None
+        return s.ntk
+
+    def nngp_coefficients(self, degree: int) -> np.ndarray:
+        """Coefficients of ``NNGP(ρ) = Σ_p ν_p ρ^p`` up to ``degree``."""
+        return self.series(degree, ntk=False).nngp
+
+    # ------------------------------------------------------------------ exact kernels
+    def ntk_at(self, rho: Any) -> np.ndarray:
+        """Exact ``NTK(ρ)`` by the layer recursion with closed-form duals where they exist
+        (arc-cosine kernels for the ReLU family, erf, sin/cos/exp, Gaussians, GELU,
+        polynomials) and the Hermite series with its tail otherwise. ``ρ = 1`` gives ``Θ(1)``
+        exactly. Same shape as ``rho``."""
+        r = _check_rho(rho)
+        ntk, _ = self._core.kernel_at(np.ascontiguousarray(r.ravel()), True)
+        return np.asarray(ntk).reshape(r.shape)
+
+    def nngp_at(self, rho: Any) -> np.ndarray:
+        """Exact ``NNGP(ρ)`` (see :meth:`ntk_at`)."""
+        r = _check_rho(rho)
+        _, nngp = self._core.kernel_at(np.ascontiguousarray(r.ravel()), False)
+        return np.asarray(nngp).reshape(r.shape)
+
+    def ntk_at_one(self) -> float:
+        """Exact ``Θ(1) = Σ_p κ_p`` (the NTK on the diagonal)."""
+        return float(self._core.ntk_at_one())
+
+    def nngp_at_one(self) -> float:
+        """Exact ``NNGP(1) = q_{L+1}``."""
+        return float(self._core.nngp_at_one())
+
+
+def _series_from_dict(d: dict) -> Series:
+    layers = None
+    if d["layers"] is not None:
+        layers = tuple(LayerSeries(l["q"], l["nngp"], l["derivative"], l["ntk"]) for l in d["layers"])
+    return Series(
+        degree=int(d["degree"]),
+        ntk=d["ntk"],
+        nngp=d["nngp"],
+        truncation_bound=d["ntk_truncation_bound"],
+        nngp_truncation_bound=float(d["nngp_truncation_bound"]),
+        ntk_at_one=d["ntk_at_one"],
+        nngp_at_one=float(d["nngp_at_one"]),
+        composition_error=d["ntk_composition_error"],
+        nngp_composition_error=float(d["nngp_composition_error"]),
+        variances=d["variances"],
+        layers=layers,
+    )
+
+
+def batch_series(networks: list[Network], degree: int, *, ntk: bool = True) -> list[Series | Exception]:
+    """Series of many networks at once, computed in parallel in Rust. A network that fails
+    yields its exception object in place (the others are unaffected)."""
+    degree = _check_degree(degree)
+    out = _core.batch_network_series([n._core for n in networks], degree, bool(ntk))
+    return [r if isinstance(r, BaseException) else _series_from_dict(r) for r in out]

@@ -1,0 +1,156 @@
+"""Eigenvalues of kernel matrices: a block Lanczos solver in Rust (``eigsh``), effective rank,
+and the spectral report of the paper's bounds (``spectrum_report``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .errors import InputTypeError, InvalidInputError, NonFiniteError
+
+__all__ = ["eigsh", "EigshInfo", "effective_rank", "eigvalsh"]
+
+
+@dataclass(frozen=True)
+class EigshInfo:
+    """Diagnostics of an :func:`eigsh` call."""
+
+    iterations: int
+    restarts: int
+    matvecs: int
+    dense: bool
+    residuals: np.ndarray = field(repr=False)
+
+
+def _check_k(k: Any, n: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InputTypeError(f"k must be an integer, got {k!r}")
+    k = int(k)
+    if k < 1:
+        raise InvalidInputError(f"k must be >= 1, got {k}")
+    if k > n:
+        raise InvalidInputError(f"k = {k} exceeds the matrix size n = {n}")
+    return k
+
+
+def _check_tol(tol: Any) -> float:
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"tol must be a positive number, got {tol!r}") from None
+    if not (tol > 0 and math.isfinite(tol)):
+        raise InvalidInputError(f"tol must be finite and > 0, got {tol}")
+    return tol
+
+
+def _symmetric_matrix(A: Any, name: str = "A") -> np.ndarray:
+    try:
+        a = np.asarray(A)
+    except Exception as exc:
+        raise InputTypeError(f"{name} must be a square array of numbers: {exc}") from None
+    if a.dtype == object or not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
+        raise InputTypeError(f"{name} must be a real square array, got dtype {a.dtype}")
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise InvalidInputError(f"{name} must be a square 2-D array, got shape {a.shape}")
+    if a.shape[0] == 0:
+        raise InvalidInputError(f"{name} is empty")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        i, j = np.argwhere(~np.isfinite(a))[0]
+        raise NonFiniteError(f"{name} has a non-finite entry {a[i, j]} at ({i}, {j})")
+    return a
+
+
+def eigsh(
+    A_or_operator: Any,
+    k: int,
+    which: str = "largest",
+    tol: float = 1e-10,
+    return_vectors: bool = False,
+    *,
+    max_restarts: int = 1000,
+    seed: int = 0,
+    return_info: bool = False,
+) -> Any:
+    """``k`` largest (or smallest) eigenvalues of a symmetric matrix or operator.
+
+    Block Lanczos with full re-orthogonalization and thick restart, in Rust, multithreaded,
+    with the GIL released (Ctrl-C stops it); small problems go to the dense solver.
+
+    Parameters
+    ----------
+    A_or_operator:
+        A symmetric ``(n, n)`` array (only symmetry is assumed, not checked), a matrix-free
+        ``ntkrs`` operator (``net.gram_operator(X)``), or any object with ``shape == (n, n)``
+        and ``matmat(X) -> A @ X`` (e.g. a :class:`scipy.sparse.linalg.LinearOperator`).
+    k:
+        Number of eigenvalues, ``1 <= k <= n``.
+    which:
+        ``"largest"`` (descending) or ``"smallest"`` (ascending), algebraic.
+    tol:
+        Relative tolerance as in :func:`scipy.sparse.linalg.eigsh`: each returned ``θ`` is
+        within ``tol·|θ|`` of an eigenvalue (above the rounding floor ``~√n·ε·‖A‖``).
+    return_vectors:
+        Also return the ``(n, k)`` orthonormal eigenvectors.
+
+    Returns
+    -------
+    ``values`` or ``(values, vectors)``; with ``return_info=True`` an :class:`EigshInfo` is
+    appended.
+
+    Raises
+    ------
+    ConvergenceError
+        if not all pairs converged within ``max_restarts`` (``.values`` has those that did).
+    """
+    if which not in ("largest", "smallest"):
+        raise InvalidInputError(f"which must be 'largest' or 'smallest', got {which!r}")
+    tol = _check_tol(tol)
+    if isinstance(max_restarts, bool) or not isinstance(max_restarts, (int, np.integer)) or max_restarts < 0:
+        raise InvalidInputError(f"max_restarts must be an integer >= 0, got {max_restarts!r}")
+    core_op = getattr(A_or_operator, "_core_operator", None)
+    if core_op is not None:
+        n = int(core_op.n)
+        k = _check_k(k, n)
+        values, vectors, info = core_op.eigsh(k, which, tol, bool(return_vectors), int(max_restarts), int(seed))
+    elif isinstance(A_or_operator, np.ndarray) or not hasattr(A_or_operator, "matmat"):
+        a = _symmetric_matrix(A_or_operator)
+        k = _check_k(k, a.shape[0])
+        values, vectors, info = _core.eigsh_dense(a, k, which, tol, bool(return_vectors), int(max_restarts), int(seed))
+    else:
+        shape = getattr(A_or_operator, "shape", None)
+        if shape is None or len(shape) != 2 or shape[0] != shape[1]:
+            raise InvalidInputError("an operator needs shape == (n, n)")
+        n = int(shape[0])
+        k = _check_k(k, n)
+        matmat = A_or_operator.matmat
+
+        def call(x: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(matmat(x), dtype=np.float64)
+
+        values, vectors, info = _core.eigsh_callable(n, call, k, which, tol, bool(return_vectors), int(max_restarts), int(seed))
+    values = np.asarray(values)
+    out: list[Any] = [values]
+    if return_vectors:
+        out.append(np.asarray(vectors))
+    if return_info:
+        out.append(EigshInfo(info["iterations"], info["restarts"], info["matvecs"], info["dense"], np.asarray(info["residuals"])))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def eigvalsh(A: Any) -> np.ndarray:
+    """All eigenvalues (ascending) of a symmetric matrix, by faer's dense solver in Rust."""
+    return np.asarray(_core.eigvalsh_dense(_symmetric_matrix(A)))
+
+
+def effective_rank(K: Any, *, top_eigenvalue: float | None = None) -> float:
+    """Effective rank ``r(K) = Tr K / λ_1(K)`` of a symmetric positive semi-definite matrix."""
+    a = _symmetric_matrix(K, "K")
+    lam1 = float(top_eigenvalue) if top_eigenvalue is not None else float(eigsh(a, 1)[0])
+    if lam1 <= 0:
+        raise InvalidInputError("K has no positive eigenvalue: the effective rank is undefined")
+    return float(np.trace(a)) / lam1
