@@ -31,9 +31,11 @@ from .errors import (
     UnknownActivationError,
     UnsupportedError,
 )
+from .data import as_points, load_digits, load_points, sample_sphere
+from .empirical import empirical_ntk
 from .hermite import hermite_coefficients, hermite_coefficients_with_error
 from .hookspecs import hookimpl, hookspec
-from .network import LayerSeries, Network, Series, batch_series
+from .network import GramOperator, LayerSeries, Network, Series, batch_series
 from .registry import (
     ActivationInfo,
     PluginWarning,
@@ -44,7 +46,7 @@ from .registry import (
     register_plugin,
 )
 from .spec import ActivationSpec
-from .spectrum import EigshInfo, effective_rank, eigsh, eigvalsh
+from .spectrum import EigshInfo, effective_rank, eigsh, eigvalsh, spectrum_report
 
 
 def set_num_threads(threads: int) -> None:
@@ -65,16 +67,23 @@ __all__ = [
     "ActivationInfo",
     "ActivationSpec",
     "LayerSeries",
+    "GramOperator",
     "Network",
     "Series",
     "batch_series",
     "HermiteResult",
     "PluginWarning",
     "activation_info",
+    "as_points",
+    "load_digits",
+    "load_points",
+    "sample_sphere",
     "EigshInfo",
     "effective_rank",
+    "empirical_ntk",
     "eigsh",
     "eigvalsh",
+    "spectrum_report",
     "get_num_threads",
     "set_num_threads",
     "activations",

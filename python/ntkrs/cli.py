@@ -175,6 +175,143 @@ def cmd_coeffs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_data(spec: str) -> tuple[np.ndarray, str]:
+    """``PATH`` (.npy/.csv; each row is projected onto the unit sphere),
+    ``sphere:n=N,d=D[,seed=S]`` or ``digits[:n=N]``."""
+    from .data import load_digits, load_points, sample_sphere
+    from .errors import InvalidInputError
+
+    if spec.startswith("sphere"):
+        opts = _options(spec, "sphere")
+        if "n" not in opts or "d" not in opts:
+            raise InvalidInputError("sphere data needs n and d, e.g. sphere:n=1000,d=10")
+        X = sample_sphere(int(opts["n"]), int(opts["d"]), seed=int(opts.get("seed", 0)))
+        return X, f"uniform sphere S^{int(opts['d']) - 1}, n={int(opts['n'])}"
+    if spec.startswith("digits"):
+        opts = _options(spec, "digits")
+        n = int(opts["n"]) if "n" in opts else None
+        X, _ = load_digits(n, seed=int(opts.get("seed", 0)))
+        return X, f"scikit-learn digits (centred rows, unit norm), n={X.shape[0]}"
+    X = load_points(spec, normalize=True)
+    return X, f"{spec} (rows projected to the unit sphere, n={X.shape[0]}, d={X.shape[1]})"
+
+
+def _options(spec: str, prefix: str) -> dict[str, float]:
+    from .errors import InvalidInputError
+
+    rest = spec[len(prefix):]
+    if not rest:
+        return {}
+    if not rest.startswith(":"):
+        raise InvalidInputError(f"cannot parse data spec {spec!r}: expected {prefix}:key=value,...")
+    out: dict[str, float] = {}
+    for item in rest[1:].split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInputError(f"cannot parse {item!r} in data spec {spec!r}: expected key=value")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise InvalidInputError(f"{key.strip()} in data spec {spec!r} must be a number, got {value!r}") from None
+    return out
+
+
+def cmd_gram(args: argparse.Namespace) -> int:
+    from .progress import Progress
+
+    prog = Progress(args.quiet)
+    net = _network_from_args(args)
+    X, desc = _load_data(args.data)
+    dtype = np.float32 if args.dtype == "float32" else np.float64
+    with prog.stage(f"{args.kind.upper()} Gram {X.shape[0]}x{X.shape[0]} of {desc}"):
+        K = (net.ntk if args.kind == "ntk" else net.nngp)(X, method=args.method, dtype=dtype)
+    np.save(args.out, K, allow_pickle=False)
+    sys.stdout.write(f"wrote {args.out}: {K.shape[0]}x{K.shape[1]} {K.dtype} ({net!r})\n")
+    return 0
+
+
+def cmd_spectrum(args: argparse.Namespace) -> int:
+    from .progress import Progress
+    from .spectrum import spectrum_report
+
+    prog = Progress(args.quiet or args.json)
+    net = _network_from_args(args)
+    with prog.stage("loading data"):
+        X, desc = _load_data(args.data)
+    with prog.stage(f"top-{args.k} eigenvalues of the {X.shape[0]}x{X.shape[0]} {args.kind.upper()} Gram"
+                    + (" (matrix-free)" if args.matrix_free else "")):
+        rep = spectrum_report(net, X, k=args.k, kind=args.kind, matrix_free=args.matrix_free,
+                              smallest=not args.matrix_free)
+    if args.plot:
+        with prog.stage(f"plot {args.plot}"):
+            _plot_spectrum(rep, net, desc, args.plot)
+    if args.json:
+        def conv(v):
+            if isinstance(v, np.ndarray):
+                return v.tolist()
+            if isinstance(v, (np.floating, np.integer)):
+                return v.item()
+            if isinstance(v, np.bool_):
+                return bool(v)
+            raise TypeError(type(v))
+
+        payload = {"network": repr(net), "data": desc, **rep}
+        json.dump(payload, sys.stdout, indent=2, default=conv)
+        sys.stdout.write("\n")
+        return 0
+    out = sys.stdout
+    out.write(f"# {net!r}\n# data: {desc}\n")
+    out.write(f"# {rep['kind'].upper()}(1) = {rep['kernel_at_one']:.10g}   Tr K = {rep['trace']:.10g}\n\n")
+    rows = [[str(i + 1), f"{v:.10e}", f"{v / rep['lambda_1']:.6e}", f"{g:.6e}", f"{g / rep['input_lambda_1']:.6e}"]
+            for i, (v, g) in enumerate(zip(rep["eigenvalues"], rep["input_eigenvalues"]))]
+    _print_table(rows, ["i", "lambda_i(K)", "lambda_i/lambda_1", "lambda_i(XX^T)", "normalized"], out)
+    out.write("\n")
+    out.write(f"effective rank r(K) = Tr K / lambda_1 = {rep['effective_rank']:.6g}    r(XX^T) = {rep['input_effective_rank']:.6g}\n")
+    if rep["smallest_eigenvalue"] is not None:
+        out.write(f"smallest eigenvalue lambda_n(K) = {rep['smallest_eigenvalue']:.6e}\n")
+    t41, t43 = rep["theorem_4_1"], rep["theorem_4_3"]
+    out.write(f"Theorem 4.1: lambda_1 = {t41['lambda_1']:.6g} >= kappa_0 n = {t41['kappa_0_n']:.6g}  [{'holds' if t41['holds'] else 'VIOLATED'}]\n")
+    out.write(f"Theorem 4.3: lambda_1 >= kappa_1 lambda_1(XX^T) = {t43['lambda_1_lower_bound']:.6g};  "
+              f"r(K) = {t43['effective_rank']:.6g} <= (sum kappa / kappa_1) r(XX^T) = {t43['effective_rank_upper_bound']:.6g}"
+              f"  [{'holds' if t43['holds'] else 'VIOLATED'}]\n")
+    out.write("Hadamard-power rank bound: lambda_{R(P)+1}(K) <= n sum_{p>P} kappa_p, R(P) = C(P+d, d)\n")
+    hrows = [[str(h["P"]), str(h["rank_R"]), f"{h['upper_bound']:.4e}",
+              f"{h['eigenvalue']:.4e}" if "eigenvalue" in h else "-"] for h in rep["hadamard_rank_bound"]]
+    _print_table(hrows, ["P", "R(P)", "bound on lambda_{R+1}", "lambda_{R+1} (if computed)"], out)
+    if args.plot:
+        out.write(f"\nplot written to {args.plot}\n")
+    return 0
+
+
+def _plot_spectrum(rep: dict, net: Any, desc: str, path: str) -> None:
+    from .errors import InvalidInputError
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InvalidInputError("--plot needs matplotlib: pip install 'ntkrs[plot]'") from None
+    lam = np.asarray(rep["eigenvalues"])
+    g = np.asarray(rep["input_eigenvalues"])
+    i = np.arange(1, lam.size + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.loglog(i, lam / lam[0], "o-", ms=3, label=f"{rep['kind'].upper()} Gram, depth {net.depth}")
+    pos = g > 0
+    ax.loglog(i[pos], g[pos] / g[0], "s--", ms=3, label="input Gram XXᵀ")
+    ax.set_xlabel("index i")
+    ax.set_ylabel("λ_i / λ_1")
+    ax.set_title(f"{net.activation.label}: normalized eigenvalues\n{desc}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ntkrs",
@@ -202,12 +339,42 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true", help="machine-readable output")
     fmt.add_argument("--csv", action="store_true", help="CSV table on stdout")
     p.set_defaults(func=cmd_coeffs)
+
+    data_help = "PATH (.npy/.csv, rows projected to the sphere), sphere:n=N,d=D[,seed=S], or digits[:n=N]"
+    p = sub.add_parser("gram", help="evaluate an NTK/NNGP Gram matrix and save it as .npy")
+    _add_network_args(p)
+    p.add_argument("--data", required=True, help=data_help)
+    p.add_argument("--out", "-o", required=True, help="output .npy file")
+    p.add_argument("--kind", choices=["ntk", "nngp"], default="ntk")
+    p.add_argument("--method", choices=["exact", "series"], default="exact")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_gram)
+
+    p = sub.add_parser("spectrum", help="top eigenvalues, effective ranks and the paper's bounds on a dataset")
+    _add_network_args(p)
+    p.add_argument("--data", required=True, help=data_help)
+    p.add_argument("--k", type=int, default=20, help="number of top eigenvalues (default 20)")
+    p.add_argument("--kind", choices=["ntk", "nngp"], default="ntk")
+    p.add_argument("--matrix-free", action="store_true", help="never store the Gram (large n)")
+    p.add_argument("--plot", metavar="PNG", help="write the normalized eigenvalue decay beside the input Gram's")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_spectrum)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    parser.add_argument("--threads", type=int, default=None, help="worker threads (default: RAYON_NUM_THREADS or all cores)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        from . import set_num_threads
+
+        if args.threads < 0:
+            sys.stderr.write("ntkrs: error: --threads must be >= 0\n")
+            return EXIT_USER_ERROR
+        set_num_threads(args.threads)
     try:
         return int(args.func(args))
     except NtkrsError as err:

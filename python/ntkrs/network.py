@@ -24,7 +24,7 @@ from .activation import MAX_DEGREE, Activation, _check_degree
 from .errors import InputTypeError, InvalidInputError, UnsupportedError
 from .registry import get_activation
 
-__all__ = ["Network", "Series", "LayerSeries"]
+__all__ = ["Network", "Series", "LayerSeries", "GramOperator", "batch_series"]
 
 #: Hermite degree used for activations whose coefficients are computed numerically
 #: (what it leaves out enters the truncation bound).
@@ -332,6 +332,71 @@ class Network:
         _, nngp = self._core.kernel_at(np.ascontiguousarray(r.ravel()), False)
         return np.asarray(nngp).reshape(r.shape)
 
+    # ------------------------------------------------------------------ Gram matrices
+    def ntk(self, X: Any, Y: Any = None, *, method: str = "exact", dtype: Any = np.float64,
+            normalize: bool = False, degree: int = 200) -> np.ndarray:
+        """NTK Gram matrix ``K_ij = NTK(⟨x_i, y_j⟩)`` (``Y=None``: ``Y = X``, symmetric with the
+        diagonal exactly ``Θ(1)``).
+
+        Rows of ``X`` (and ``Y``) are points on the unit sphere; rows that are not are an error
+        unless ``normalize=True``. ``method="exact"`` evaluates the closed-form layer recursion
+        (through a certified piecewise-polynomial interpolant in ``θ = arccos ρ`` where that is
+        as accurate); ``method="series"`` uses the power series truncated at ``degree`` (error
+        at most its truncation bound). ``dtype`` float64 (default) or float32 (the kernel is
+        always computed in float64). ``X Yᵀ`` runs on faer's parallel GEMM, the elementwise
+        kernel in parallel blocks; the GIL is released and Ctrl-C stops it. A Gram that would
+        not fit in memory raises :class:`~ntkrs.TooLargeError` before allocating.
+        """
+        return self._gram(X, Y, "ntk", method, dtype, normalize, degree)
+
+    def nngp(self, X: Any, Y: Any = None, *, method: str = "exact", dtype: Any = np.float64,
+             normalize: bool = False, degree: int = 200) -> np.ndarray:
+        """NNGP Gram matrix ``K_ij = NNGP(⟨x_i, y_j⟩)`` (see :meth:`ntk`)."""
+        return self._gram(X, Y, "nngp", method, dtype, normalize, degree)
+
+    def _gram(self, X: Any, Y: Any, kind: str, method: str, dtype: Any, normalize: bool, degree: int) -> np.ndarray:
+        from .data import as_points
+
+        if method not in ("exact", "series", "interpolated"):
+            raise InvalidInputError(f"method must be 'exact' or 'series', got {method!r}")
+        dt = np.dtype(dtype)
+        if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise InvalidInputError(f"dtype must be float64 or float32, got {dt}")
+        Xv = as_points(X, normalize=normalize, name="X")
+        Yv = None
+        if Y is not None:
+            Yv = as_points(Y, normalize=normalize, name="Y")
+            if Yv.shape[1] != Xv.shape[1]:
+                raise InvalidInputError(f"X has {Xv.shape[1]} columns but Y has {Yv.shape[1]}")
+        degree = _check_degree(degree)
+        return np.asarray(self._core.gram(Xv, Yv, kind, method, degree, dt == np.dtype(np.float32)))
+
+    def gram_operator(self, X: Any, *, kind: str = "ntk", normalize: bool = False) -> "GramOperator":
+        """A matrix-free ``(n, n)`` Gram operator: products ``K @ V`` recompute Gram row
+        blocks on the fly, so memory stays ``O(n·block)`` and ``n`` can exceed what a dense
+        Gram would need. Use it with :func:`ntkrs.eigsh` or as ``op @ V``."""
+        from .data import as_points
+
+        if kind not in ("ntk", "nngp"):
+            raise InvalidInputError(f"kind must be 'ntk' or 'nngp', got {kind!r}")
+        Xv = as_points(X, normalize=normalize, name="X")
+        return GramOperator(self._core.gram_operator(Xv, kind), kind)
+
+    def eigenvalues(self, X: Any, k: int = 10, which: str = "largest", matrix_free: bool = False, *,
+                    kind: str = "ntk", tol: float = 1e-10, normalize: bool = False) -> np.ndarray:
+        """The ``k`` largest (or smallest) eigenvalues of the NTK (or NNGP) Gram of ``X``.
+
+        Dense Gram + block Lanczos by default; ``matrix_free=True`` never stores the Gram (for
+        ``n`` beyond memory). Descending for ``"largest"``, ascending for ``"smallest"``.
+        """
+        from .spectrum import eigsh
+
+        if matrix_free:
+            op = self.gram_operator(X, kind=kind, normalize=normalize)
+            return eigsh(op, k, which=which, tol=tol)
+        K = self._gram(X, None, kind, "exact", np.float64, normalize, 200)
+        return eigsh(K, k, which=which, tol=tol)
+
     def ntk_at_one(self) -> float:
         """Exact ``Θ(1) = Σ_p κ_p`` (the NTK on the diagonal)."""
         return float(self._core.ntk_at_one())
@@ -339,6 +404,40 @@ class Network:
     def nngp_at_one(self) -> float:
         """Exact ``NNGP(1) = q_{L+1}``."""
         return float(self._core.nngp_at_one())
+
+
+class GramOperator:
+    """Matrix-free kernel Gram operator (see :meth:`Network.gram_operator`)."""
+
+    def __init__(self, core_operator: Any, kind: str) -> None:
+        self._core_operator = core_operator
+        self.kind = kind
+        n = int(core_operator.n)
+        self.shape = (n, n)
+        self.dtype = np.dtype(np.float64)
+
+    def matmat(self, V: Any) -> np.ndarray:
+        """``K @ V`` for a ``(n, b)`` (or ``(n,)``) array."""
+        v = np.asarray(V, dtype=np.float64)
+        one = v.ndim == 1
+        if one:
+            v = v[:, None]
+        if v.ndim != 2 or v.shape[0] != self.shape[0]:
+            raise InvalidInputError(f"operand must have {self.shape[0]} rows, got shape {np.shape(V)}")
+        if not np.all(np.isfinite(v)):
+            from .errors import NonFiniteError
+
+            raise NonFiniteError("operand contains NaN or infinity")
+        out = np.asarray(self._core_operator.matmat(np.ascontiguousarray(v)))
+        return out[:, 0] if one else out
+
+    matvec = matmat
+
+    def __matmul__(self, V: Any) -> np.ndarray:
+        return self.matmat(V)
+
+    def __repr__(self) -> str:
+        return f"<GramOperator {self.kind} n={self.shape[0]}>"
 
 
 def _series_from_dict(d: dict) -> Series:

@@ -570,6 +570,463 @@ pub fn compose_hermite(
     })
 }
 
+// ------------------------------------------------------------------------------------------
+// Tail model of the Hermite weights (pointwise evaluation near |c| = 1)
+// ------------------------------------------------------------------------------------------
+
+/// `B_{2j}/(2j)!`, `j = 1..=6` (Euler–Maclaurin).
+const EM_COEF: [f64; 6] = [
+    1.0 / 12.0,
+    -1.0 / 720.0,
+    1.0 / 30_240.0,
+    -1.0 / 1_209_600.0,
+    1.0 / 47_900_160.0,
+    -691.0 / 1_307_674_368_000.0,
+];
+
+/// `e^z E_s(z)` with `E_s(z) = ∫_1^∞ e^{−zt} t^{−s} dt` (`z ≥ 0`; `+∞` for `z = 0, s ≤ 1`).
+/// Series `E_s = Γ(1−s) z^{s−1} − Σ_k (−z)^k/(k!(1−s+k))` for `z ≤ 1` (`s` must not be an
+/// integer there), modified-Lentz continued fraction otherwise.
+pub(crate) fn scaled_expint(s: f64, z: f64) -> f64 {
+    if z <= 0.0 {
+        return if s > 1.0 {
+            1.0 / (s - 1.0)
+        } else {
+            f64::INFINITY
+        };
+    }
+    if z <= 1.0 {
+        let mut sum = 0.0f64;
+        let mut term = 1.0f64; // (−z)^k / k!
+        for k in 0..400 {
+            let t = term / (1.0 - s + k as f64);
+            sum += t;
+            if k > 2 && t.abs() <= 1e-18 * sum.abs() {
+                break;
+            }
+            term *= -z / (k as f64 + 1.0);
+        }
+        let e = libm::tgamma(1.0 - s) * z.powf(s - 1.0) - sum;
+        e * z.exp()
+    } else {
+        let tiny = 1e-300;
+        let mut b = z + s;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..2000 {
+            let an = -(i as f64) * (s - 1.0 + i as f64);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let del = c * d;
+            h *= del;
+            if (del - 1.0).abs() <= 1e-16 {
+                break;
+            }
+        }
+        h
+    }
+}
+
+/// `Σ_{k ≥ kmin, k ≡ parity (mod 2)} k^{−s} c^k` for `|c| ≤ 1`, with `om = 1 − |c|` given
+/// accurately (Euler–Maclaurin in `m`, `k = 2m + parity`, with the integral as a scaled
+/// generalized exponential integral). Meant for `kmin` in the hundreds or more and
+/// `(1 − |c|) kmin ≲ 100` (where the sum is not negligible); `+∞` if it diverges.
+pub(crate) fn power_sum(s: f64, kmin: usize, parity: usize, c: f64, om: f64) -> f64 {
+    let par = (parity % 2) as f64;
+    let m0 = ((kmin as f64 - par) / 2.0).ceil().max(0.0);
+    let u0 = 2.0 * m0 + par;
+    if u0 <= 0.0 {
+        return f64::NAN;
+    }
+    // λ = −ln(c²) = −2 ln|c|
+    let lam = if om <= 0.0 { 0.0 } else { -2.0 * (-om).ln_1p() };
+    if lam == 0.0 && s <= 1.0 {
+        return f64::INFINITY;
+    }
+    let z = 0.5 * lam * u0;
+    // f(m) = e^{−λm} (2m+par)^{−s};  f(m0) = e^{−λ m0} u0^{−s}
+    let log_f0 = -lam * m0 - s * u0.ln();
+    // bracket = (u0/2) Ẽ_s(z) + 1/2 − Σ_j EM_j f^{(2j−1)}(m0)/f(m0)
+    let mut bracket = 0.5 * u0 * scaled_expint(s, z) + 0.5;
+    // f^{(n)}(m0)/f(m0) = Σ_i C(n,i) (−λ)^{n−i} (−2/u0)^i (s)_i
+    let g = -2.0 / u0;
+    for (j, &ej) in EM_COEF.iter().enumerate() {
+        let n = 2 * j + 1;
+        let mut acc = 0.0;
+        let mut binom = 1.0f64;
+        let mut poch = 1.0f64; // (s)_i
+        let mut gi = 1.0f64; // g^i
+        for i in 0..=n {
+            let lp = (-lam).powi((n - i) as i32);
+            acc += binom * lp * gi * poch;
+            binom = binom * (n - i) as f64 / (i + 1) as f64;
+            poch *= s + i as f64;
+            gi *= g;
+        }
+        bracket -= ej * acc;
+    }
+    let mag = log_f0.exp() * bracket;
+    if parity % 2 == 1 {
+        // c^k = c · (c²)^m
+        c * mag
+    } else {
+        mag
+    }
+}
+
+/// How the Hermite weights `w_k = μ_k²` of one parity behave beyond the known ones.
+#[derive(Debug, Clone, PartialEq)]
+enum ParityTail {
+    /// Exactly zero in the fitted window (e.g. the odd weights of ReLU).
+    Zero,
+    /// At the coefficients' noise level (smooth activations): no model, contributes nothing.
+    Negligible,
+    /// `w_k ≈ k^{−α} Σ_j e_j (K/k)^j` (a kink at 0: `α` a half-integer).
+    Power { alpha: f64, e: Vec<f64> },
+}
+
+/// Power-law model of the tail of the Hermite weights `w_k = μ_k²` (`k > K`) of an activation
+/// with a kink at 0, per parity, used by [`HermiteLayer`] to add the tail
+/// `Σ_{k>K} w_k c^k` (and `Σ_{k≥K} (k+1) w_{k+1} c^k / q` for `ψ̇`) near `|c| = 1`, where
+/// the Hermite series converges only algebraically.
+///
+/// A kink of `φ` at 0 (a jump in `φ^{(j)}`) gives `μ_k` whose square is, per parity of `k`,
+/// `k^{−α} (C_0 + C_1/k + C_2/k² + …)` with `α = j + 3/2` (integration by parts: `μ_k` is a sum of
+/// `g_{k−j−1}(0)/√(k!/(k−j−1)!)` terms). The model is fitted per parity on `k ∈ [K/2, K]`
+/// (`α` the half-integer nearest to the log-log slope, then a relative least-squares fit of
+/// the correction polynomial in `K/k`), and accepted only if (i) the slope is within 0.1 of
+/// a half-integer on two windows, (ii) fits on `[K/4, K/2]` and with one more term predict
+/// the same tail to a tolerance, and (iii) the predicted total tail at `c = 1` agrees with
+/// the exact one (`E[φ²] − Σ_{k≤K} μ_k²`, and likewise for `E[φ'²]` when known). Their
+/// disagreements make up the reported uncertainty. Activations whose weights are at the
+/// noise level at `K` (smooth ones) get no model (the correction vanishes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TailModel {
+    k: usize,
+    parts: [ParityTail; 2],
+    /// Uncertainty of the modelled `ψ` tail at `|c| = 1` (bound on `|Σ_{k>K}(w_k − model_k)|`).
+    u_psi: f64,
+    /// The same for the `ψ̇` tail (`+∞` if the model does not cover `ψ̇`).
+    u_dot: f64,
+    /// The modelled tails at `c = 1` per parity (`ψ`, `ψ̇`).
+    t1: [f64; 2],
+    d1: [f64; 2],
+    q: f64,
+}
+
+/// Number of correction terms `e_j` of the fitted model.
+const TAIL_TERMS: usize = 5;
+
+/// Least-squares fit of `w_k k^α ≈ Σ_{j<nt} e_j (kref/k)^j` over `k ∈ [lo, hi]`, `k ≡ parity`,
+/// with relative residuals. Returns the `e_j` (in powers of `u = kref/k`).
+fn fit_power_window(
+    w: &[f64],
+    kref: f64,
+    parity: usize,
+    lo: usize,
+    hi: usize,
+    alpha: f64,
+    nt: usize,
+) -> Option<Vec<f64>> {
+    let mut rows: Vec<(f64, f64)> = Vec::new(); // (u, y)
+    let mut k = lo + ((lo + parity) % 2);
+    while k <= hi && k < w.len() {
+        if w[k] <= 0.0 {
+            return None;
+        }
+        let kf = k as f64;
+        rows.push((kref / kf, w[k] * kf.powf(alpha)));
+        k += 2;
+    }
+    if rows.len() < 3 * nt {
+        return None;
+    }
+    let (umin, umax) = rows
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), r| {
+            (a.min(r.0), b.max(r.0))
+        });
+    let mid = 0.5 * (umin + umax);
+    let half = (0.5 * (umax - umin)).max(1e-300);
+    // design matrix in v = (u − mid)/half, rows divided by y (relative residuals)
+    let n = rows.len();
+    let mut a = vec![vec![0.0f64; n]; nt];
+    let b: Vec<f64> = vec![1.0; n];
+    for (i, &(u, y)) in rows.iter().enumerate() {
+        let v = (u - mid) / half;
+        let mut p = 1.0;
+        for col in a.iter_mut() {
+            col[i] = p / y;
+            p *= v;
+        }
+    }
+    // modified Gram–Schmidt QR
+    let mut r = vec![vec![0.0f64; nt]; nt];
+    for j in 0..nt {
+        for i in 0..j {
+            let d: f64 = a[i].iter().zip(&a[j]).map(|(x, y)| x * y).sum();
+            r[i][j] = d;
+            let (left, right) = a.split_at_mut(j);
+            for (x, y) in right[0].iter_mut().zip(&left[i]) {
+                *x -= d * y;
+            }
+        }
+        let nrm: f64 = a[j].iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !(nrm > 0.0) {
+            return None;
+        }
+        r[j][j] = nrm;
+        for x in a[j].iter_mut() {
+            *x /= nrm;
+        }
+    }
+    let mut qtb: Vec<f64> = (0..nt)
+        .map(|j| a[j].iter().zip(&b).map(|(x, y)| x * y).sum())
+        .collect();
+    for j in (0..nt).rev() {
+        let mut s = qtb[j];
+        for i in j + 1..nt {
+            s -= r[j][i] * qtb[i];
+        }
+        qtb[j] = s / r[j][j];
+    }
+    // coefficients in v → in u: v^j = ((u − mid)/half)^j
+    let mut e = vec![0.0f64; nt];
+    for (j, &cv) in qtb.iter().enumerate() {
+        // expand (u − mid)^j / half^j
+        let scale = half.powi(j as i32);
+        let mut binom = 1.0f64;
+        for i in 0..=j {
+            // term C(j,i) u^i (−mid)^{j−i}
+            e[i] += cv * binom * (-mid).powi((j - i) as i32) / scale;
+            binom = binom * (j - i) as f64 / (i + 1) as f64;
+        }
+    }
+    if e.iter().all(|v| v.is_finite()) {
+        Some(e)
+    } else {
+        None
+    }
+}
+
+/// Log-log slope `−d ln w / d ln k` by least squares over `k ∈ [lo, hi]`, `k ≡ parity`.
+fn loglog_slope(w: &[f64], parity: usize, lo: usize, hi: usize) -> Option<f64> {
+    let (mut sx, mut sy, mut sxx, mut sxy, mut n) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut k = lo + ((lo + parity) % 2);
+    while k <= hi && k < w.len() {
+        if w[k] <= 0.0 {
+            return None;
+        }
+        let x = (k as f64).ln();
+        let y = w[k].ln();
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+        n += 1.0;
+        k += 2;
+    }
+    if n < 8.0 {
+        return None;
+    }
+    let den = n * sxx - sx * sx;
+    if den <= 0.0 {
+        return None;
+    }
+    Some(-(n * sxy - sx * sy) / den)
+}
+
+/// `Σ_j e_j K^j Σ_{m ≥ kmin, m ≡ parity} m^{−(α+j−shift)} c^m`.
+#[allow(clippy::too_many_arguments)]
+fn model_sum(
+    alpha: f64,
+    e: &[f64],
+    kk: usize,
+    kmin: usize,
+    parity: usize,
+    shift: f64,
+    c: f64,
+    om: f64,
+) -> f64 {
+    let kf = kk as f64;
+    let mut t = 0.0;
+    let mut kj = 1.0f64;
+    for (j, &ej) in e.iter().enumerate() {
+        t += ej * kj * power_sum(alpha + j as f64 - shift, kmin, parity, c, om);
+        kj *= kf;
+    }
+    t
+}
+
+impl TailModel {
+    /// Fits the model to `μ_0..=μ_K` (per-entry error `error`) at variance `q`.
+    /// `tail_exact = (E[φ_q²] − Σ_{k≤K} μ_k², its uncertainty)` and, if `E[φ'²]` is known,
+    /// `dtail_exact = (E[φ'(√qZ)²] − Σ_{k<K} (k+1) μ_{k+1}²/q, its uncertainty)`.
+    /// `None` when the model does not apply (see the type docs).
+    pub fn fit(
+        mu: &[f64],
+        error: f64,
+        q: f64,
+        tail_exact: (f64, f64),
+        dtail_exact: Option<(f64, f64)>,
+    ) -> Option<TailModel> {
+        let kk = mu.len().checked_sub(1)?;
+        if kk < 128 || !(q > 0.0) {
+            return None;
+        }
+        let w: Vec<f64> = mu.iter().map(|m| m * m).collect();
+        let e = error.abs();
+        let noise = |k: usize| 2.0 * mu[k].abs() * e + e * e + 4.0 * f64::EPSILON * w[k];
+        let (a_lo, b_lo, b_hi) = (kk / 2, kk / 4, kk / 2);
+        let mut parts = [ParityTail::Negligible, ParityTail::Negligible];
+        let mut t1 = [0.0f64; 2];
+        let mut d1 = [0.0f64; 2];
+        let (mut u_psi, mut u_dot) = (0.0f64, 0.0f64);
+        for par in 0..2 {
+            let mut all_zero = true;
+            let (mut min_snr, mut max_snr, mut max_rel) = (f64::INFINITY, 0.0f64, 0.0f64);
+            let mut k = a_lo + ((a_lo + par) % 2);
+            while k <= kk {
+                if w[k] != 0.0 {
+                    all_zero = false;
+                }
+                let nz = noise(k).max(f64::MIN_POSITIVE);
+                let snr = w[k] / nz;
+                min_snr = min_snr.min(snr);
+                max_snr = max_snr.max(snr);
+                max_rel = max_rel.max(nz / w[k].max(f64::MIN_POSITIVE));
+                k += 2;
+            }
+            if all_zero {
+                parts[par] = ParityTail::Zero;
+                continue;
+            }
+            if max_snr <= 1e3 {
+                continue; // Negligible
+            }
+            if min_snr < 1e5 {
+                return None;
+            }
+            let sa = loglog_slope(&w, par, a_lo, kk)?;
+            let sb = loglog_slope(&w, par, b_lo, b_hi)?;
+            let alpha = (2.0 * sa).round() / 2.0;
+            if (sa - alpha).abs() > 0.1 || (sb - alpha).abs() > 0.2 || alpha < 1.5 {
+                return None;
+            }
+            let kref = kk as f64;
+            let ea = fit_power_window(&w, kref, par, a_lo, kk, alpha, TAIL_TERMS)?;
+            let ea2 = fit_power_window(&w, kref, par, a_lo, kk, alpha, TAIL_TERMS + 1)?;
+            let eb = fit_power_window(&w, kref, par, b_lo, b_hi, alpha, TAIL_TERMS)?;
+            let t = |ev: &[f64], shift: f64| model_sum(alpha, ev, kk, kk + 1, par, shift, 1.0, 0.0);
+            let ta = t(&ea, 0.0);
+            u_psi +=
+                (ta - t(&eb, 0.0)).abs() + (ta - t(&ea2, 0.0)).abs() + 10.0 * max_rel * ta.abs();
+            t1[par] = ta;
+            if alpha > 2.0 {
+                let td = t(&ea, 1.0) / q;
+                u_dot += (td - t(&eb, 1.0) / q).abs()
+                    + (td - t(&ea2, 1.0) / q).abs()
+                    + 10.0 * max_rel * td.abs();
+                d1[par] = td;
+            } else {
+                u_dot = f64::INFINITY;
+            }
+            parts[par] = ParityTail::Power { alpha, e: ea };
+        }
+        if !parts.iter().any(|p| matches!(p, ParityTail::Power { .. })) {
+            return None;
+        }
+        if !(u_psi.is_finite()) {
+            return None;
+        }
+        // (iii) the exact total tail at c = 1
+        let disc = (t1[0] + t1[1] - tail_exact.0).abs();
+        if disc > 10.0 * (u_psi + tail_exact.1) + 1e-300 {
+            return None;
+        }
+        u_psi += disc;
+        if u_dot.is_finite() {
+            if let Some((dt, dslack)) = dtail_exact {
+                let discd = (d1[0] + d1[1] - dt).abs();
+                if discd > 10.0 * (u_dot + dslack) + 1e-300 {
+                    u_dot = f64::INFINITY;
+                } else {
+                    u_dot += discd;
+                }
+            }
+        }
+        Some(TailModel {
+            k: kk,
+            parts,
+            t1,
+            d1,
+            u_psi,
+            u_dot,
+            q,
+        })
+    }
+
+    /// The last known index `K`.
+    pub fn degree(&self) -> usize {
+        self.k
+    }
+
+    /// The fitted exponents `α` (even, odd weights; `None` for a parity that is zero or
+    /// negligible).
+    pub fn exponents(&self) -> [Option<f64>; 2] {
+        let f = |p: &ParityTail| match p {
+            ParityTail::Power { alpha, .. } => Some(*alpha),
+            _ => None,
+        };
+        [f(&self.parts[0]), f(&self.parts[1])]
+    }
+
+    /// Uncertainty of the modelled `ψ` tail at `|c| = 1` (and of the `ψ̇` tail; `+∞` if the
+    /// model does not cover `ψ̇`).
+    pub fn uncertainty(&self) -> (f64, f64) {
+        (self.u_psi, self.u_dot)
+    }
+
+    /// Whether the model also covers the derivative kernel.
+    pub fn covers_derivative(&self) -> bool {
+        self.u_dot.is_finite()
+    }
+
+    /// `(Σ_{k>K, k even} w_k c^k, Σ_{k>K, k odd} w_k c^k)` from the model, `om = 1 − |c|`.
+    pub fn psi_tail(&self, c: f64, om: f64) -> [f64; 2] {
+        let mut out = [0.0; 2];
+        for (par, p) in self.parts.iter().enumerate() {
+            if let ParityTail::Power { alpha, e } = p {
+                out[par] = model_sum(*alpha, e, self.k, self.k + 1, par, 0.0, c, om);
+            }
+        }
+        out
+    }
+
+    /// `Σ_{k≥K} (k+1) w_{k+1} c^k / q` from the model, split by the parity of `k + 1`.
+    pub fn dot_tail(&self, c: f64, om: f64) -> [f64; 2] {
+        let mut out = [0.0; 2];
+        if !self.covers_derivative() || c == 0.0 {
+            return out;
+        }
+        for (par, p) in self.parts.iter().enumerate() {
+            if let ParityTail::Power { alpha, e } = p {
+                out[par] = model_sum(*alpha, e, self.k, self.k + 1, par, 1.0, c, om) / (self.q * c);
+            }
+        }
+        out
+    }
+}
+
 /// Pointwise evaluator from Hermite coefficients at one variance `q`.
 ///
 /// `ψ_q(c) = Σ_{k≤K} w_k c^k + R`, `w_k = μ_k²`, `|R| ≤ |c|^{K+1} Σ_{k>K} μ_k²`; likewise for
@@ -599,6 +1056,8 @@ pub struct HermiteLayer {
     /// Bound on the coefficient errors' effect on ψ (`Σ 2|μ_k|e + e²`), and on ψ̇.
     coef_err: f64,
     coef_err_dot: f64,
+    /// Power-law model of the tail beyond `K` (kinked activations; see [`TailModel`]).
+    model: Option<TailModel>,
 }
 
 /// Hermite degree used by pointwise evaluators of closed-form/unbounded sources: doubled
@@ -682,7 +1141,27 @@ impl HermiteLayer {
             }
             (a, b)
         };
+        let model = if finite {
+            None
+        } else {
+            // exact tails at c = 1 with their uncertainties (see HermiteCoefficients::tail_mass)
+            let n = mu.len() as f64;
+            let ce = coefs.error.abs();
+            let sum_abs: f64 = mu.iter().map(|m| m.abs()).sum();
+            let slack = 2.0 * ce * sum_abs * (1.0 + n * f64::EPSILON)
+                + n * ce * ce
+                + 8.0 * f64::EPSILON * coefs.second_moment.abs();
+            let t_exact = (coefs.tail_mass() - slack).max(0.0);
+            let d_exact = derivative_second_moment.map(|d| {
+                let dslack = 2.0 * ce * (1..mu.len()).map(|k| k as f64 * mu[k].abs()).sum::<f64>()
+                    / q
+                    + 8.0 * f64::EPSILON * (d.abs() + dsum.abs());
+                (d - dsum, dslack)
+            });
+            TailModel::fit(mu, coefs.error, q, (t_exact, slack), d_exact)
+        };
         HermiteLayer {
+            model,
             q,
             w,
             wd,
@@ -696,6 +1175,11 @@ impl HermiteLayer {
             coef_err,
             coef_err_dot,
         }
+    }
+
+    /// The tail model in use, if the weights follow one (kinked activations).
+    pub fn tail_model(&self) -> Option<&TailModel> {
+        self.model.as_ref()
     }
 
     /// Number of terms needed at `|c| = x < 1` for the neglected part to be below
@@ -746,11 +1230,40 @@ impl LayerDual for HermiteLayer {
         } else {
             0.0
         };
-        let psi = horner_n(&self.w[..len], c.c);
-        let psi_dot = horner_n(&self.wd[..lend], c.c);
+        let mut psi = horner_n(&self.w[..len], c.c);
+        let mut psi_dot = horner_n(&self.wd[..lend], c.c);
         let xk = if x < 1.0 { x.powi(kk as i32) } else { 1.0 };
-        let err = xk * self.tail + cut + self.coef_err;
-        let err_dot = xk * self.dtail + cutd + self.coef_err_dot;
+        // 1 − |c|, accurately
+        let om = if c.c >= 0.0 { c.one_minus } else { c.one_plus };
+        // the modelled tail, where it is not negligible (|c|^K > e^{-50})
+        let model = self
+            .model
+            .as_ref()
+            .filter(|_| om <= 0.0 || (kk as f64) * (-(-om).ln_1p()) <= 50.0);
+        let (t_c, t_1) = match model {
+            Some(m) => (m.psi_tail(c.c, om), m.t1),
+            None => ([0.0; 2], [0.0; 2]),
+        };
+        let mut err = xk * self.tail + cut + self.coef_err;
+        let mut err_dot = xk * self.dtail + cutd + self.coef_err_dot;
+        if let Some(m) = model {
+            psi += t_c[0] + t_c[1];
+            err = xk * m.u_psi + cut + self.coef_err;
+            if m.covers_derivative() {
+                let d = m.dot_tail(c.c, om);
+                psi_dot += d[0] + d[1];
+                err_dot = xk * m.u_dot + cutd + self.coef_err_dot;
+            }
+        }
+        // what the part beyond K adds to ψ(1) − ψ(c) and ψ(1) + ψ(c)
+        let (tail_gap, tail_plus) = if model.is_some() {
+            (
+                (t_1[0] - t_c[0]) + (t_1[1] - t_c[1]),
+                (t_1[0] + t_c[0]) + (t_1[1] + t_c[1]),
+            )
+        } else {
+            (self.tail, self.tail)
+        };
         // complements
         let (gap, plus) = if c.c >= 0.0 {
             // ψ(1) − ψ_K(c) = tail + Σ_k w_k (1 − c^k) = tail + (1 − c) Σ_i c^i W_{>i}
@@ -758,7 +1271,7 @@ impl LayerDual for HermiteLayer {
             for i in (0..len).rev() {
                 h = h * x + (self.even_tail[i] + self.odd_tail[i]);
             }
-            let gap = self.tail + c.one_minus * h;
+            let gap = tail_gap + c.one_minus * h;
             (gap, self.second_moment + psi)
         } else {
             // x = −c: ψ_K(c) = B_e(x) − B_o(x); 1 − c^k = 1 − x^k (even), 1 + x^k (odd)
@@ -779,15 +1292,15 @@ impl LayerDual for HermiteLayer {
                 }
             }
             // here 1 − x = 1 + c = one_plus
-            let gap = self.tail + c.one_plus * he + self.w_odd + bo;
-            let plus = self.tail + self.w_even + be + c.one_plus * ho;
+            let gap = tail_gap + c.one_plus * he + self.w_odd + bo;
+            let plus = tail_plus + self.w_even + be + c.one_plus * ho;
             (gap, plus)
         };
         Ok(DualValue {
             psi,
             psi_dot,
-            psi_gap: gap,
-            psi_plus: plus,
+            psi_gap: gap.max(0.0),
+            psi_plus: plus.max(0.0),
             error: err,
             error_dot: err_dot,
         })
@@ -1258,6 +1771,212 @@ pub(crate) mod tests {
         assert!((tab.psi_dot_one(1.0).unwrap() - (0.25 + 2.0 * 0.04)).abs() < 1e-15);
         assert!(Tabulated::unit("bad", vec![f64::NAN], None, None).is_err());
         assert!(Tabulated::new("none", vec![]).is_err());
+    }
+
+    // ---- tail model of kinked tabulated activations (gap: |c| → 1) ----
+
+    const SELU_L: f64 = 1.050_700_987_355_480_5;
+    const SELU_A: f64 = 1.673_263_242_354_377_3;
+
+    type Act = (&'static str, fn(f64) -> f64, fn(f64) -> f64, &'static [f64]);
+
+    fn activations() -> Vec<Act> {
+        fn elu(x: f64) -> f64 {
+            if x > 0.0 {
+                x
+            } else {
+                x.exp_m1()
+            }
+        }
+        fn delu(x: f64) -> f64 {
+            if x > 0.0 {
+                1.0
+            } else {
+                x.exp()
+            }
+        }
+        fn selu(x: f64) -> f64 {
+            SELU_L * if x > 0.0 { x } else { SELU_A * x.exp_m1() }
+        }
+        fn dselu(x: f64) -> f64 {
+            SELU_L * if x > 0.0 { 1.0 } else { SELU_A * x.exp() }
+        }
+        fn softplus(x: f64) -> f64 {
+            x.max(0.0) + (-x.abs()).exp().ln_1p()
+        }
+        fn dsoftplus(x: f64) -> f64 {
+            1.0 / (1.0 + (-x).exp())
+        }
+        fn tanh(x: f64) -> f64 {
+            x.tanh()
+        }
+        fn dtanh(x: f64) -> f64 {
+            1.0 / x.cosh().powi(2)
+        }
+        vec![
+            ("elu", elu, delu, &[0.0]),
+            ("selu", selu, dselu, &[0.0]),
+            ("softplus", softplus, dsoftplus, &[]),
+            ("tanh", tanh, dtanh, &[]),
+        ]
+    }
+
+    /// mpmath (40 digits): `[E φ_q², E φ_q(Z)φ_q(−Z), E φ'(√qZ)², E φ'(√qZ)φ'(−√qZ)]`.
+    const MP_ENDPOINTS: &[(&str, f64, [f64; 4])] = &[
+        ("elu", 1.0, [0.6449454174929238630634614, -0.5231565837302467433636877, 0.6681020012231706064271491, 0.5231565837302467433636877]),
+        ("selu", 1.0, [1.0, -0.9663940482697352274930748, 1.071574992455799257574656, 0.9663940482697352274930748]),
+        ("softplus", 1.0, [0.9212459088593002786772487, 0.4212459088593002786772487, 0.2933790358580929627376492, 0.2066209641419070372623508]),
+        ("tanh", 1.0, [0.3942944903978411744164598, -0.3942944903978411744164598, 0.4644029024482682419720215, 0.4644029024482682419720215]),
+        ("elu", 2.5, [1.468800522707591541316879, -0.9934065612016024895900825, 0.6161631471882325371529118, 0.397362624480640995836033]),
+        ("selu", 2.5, [2.056259150033679891704277, -1.835057071082079203687416, 0.9110364981330039438847626, 0.7340228284328316814749664]),
+        ("softplus", 2.5, [1.616382532994981066497545, 0.3663825329949810664975453, 0.3277292936795876496337206, 0.1722707063204123503662794]),
+        ("tanh", 2.5, [0.5588214302906383087871501, -0.5588214302906383087871501, 0.3169080033909929975833276, 0.3169080033909929975833276]),
+    ];
+
+    /// Coefficients from the sampling plan (as the Python layer computes them) and the
+    /// layer built from them, as for a `Tabulated` activation.
+    fn tabulated_layer(act: &Act, q: f64, degree: usize) -> HermiteLayer {
+        use crate::quadrature::SamplingPlan;
+        let plan = SamplingPlan::new(degree, act.3, q).unwrap();
+        let vals: Vec<f64> = plan.points().iter().map(|&x| (act.1)(x)).collect();
+        let cf = plan.coefficients(&vals).unwrap();
+        let dplan = SamplingPlan::new(64, act.3, q).unwrap();
+        let dvals: Vec<f64> = dplan.points().iter().map(|&x| (act.2)(x)).collect();
+        let dsm = dplan.coefficients(&dvals).unwrap().second_moment;
+        HermiteLayer::new(q, &cf, Some(dsm), false, false)
+    }
+
+    /// `E[φ(u)φ(v)]`, `E[φ'(u)φ'(v)]` for `u, v` of variance `q`, correlation `c`, in polar
+    /// coordinates of the standard normal plane, split at the rays where `u` or `v` crosses
+    /// 0 (the kink), tensor Gauss–Legendre on each sector × radial panels.
+    fn polar_reference(act: &Act, q: f64, c: f64) -> (f64, f64) {
+        use crate::quadrature::gauss_legendre;
+        let (gx, gw) = gauss_legendre(24);
+        let s = ((1.0 - c) * (1.0 + c)).max(0.0).sqrt();
+        let sq = q.sqrt();
+        let two_pi = 2.0 * PI;
+        let t0 = (-c).atan2(s).rem_euclid(PI);
+        let mut cuts = vec![0.0, PI / 2.0, PI, 1.5 * PI, two_pi, t0, t0 + PI];
+        cuts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        cuts.dedup_by(|a, b| (*a - *b).abs() < 1e-15);
+        // radial nodes: panels of 0.5 on [0, 13]
+        let mut rn = Vec::new();
+        let mut rw = Vec::new();
+        for p in 0..26 {
+            let (a, b) = (0.5 * p as f64, 0.5 * (p + 1) as f64);
+            for (x, w) in gx.iter().zip(&gw) {
+                let r = 0.5 * (b - a) * x + 0.5 * (a + b);
+                rn.push(r);
+                rw.push(0.5 * (b - a) * w * r * (-0.5 * r * r).exp() / two_pi);
+            }
+        }
+        let (mut v, mut d) = (0.0f64, 0.0f64);
+        for win in cuts.windows(2) {
+            let (lo, hi) = (win[0], win[1]);
+            if hi - lo <= 0.0 {
+                continue;
+            }
+            let m = ((hi - lo) / 0.25).ceil().max(1.0) as usize;
+            for piece in 0..m {
+                let a = lo + (hi - lo) * piece as f64 / m as f64;
+                let b = lo + (hi - lo) * (piece + 1) as f64 / m as f64;
+                for (x, w) in gx.iter().zip(&gw) {
+                    let t = 0.5 * (b - a) * x + 0.5 * (a + b);
+                    let wt = 0.5 * (b - a) * w;
+                    let (ct, st) = (t.cos(), t.sin());
+                    let (cu, cv) = (ct, c * ct + s * st);
+                    for (&r, &wr) in rn.iter().zip(&rw) {
+                        let (u, vv) = (sq * r * cu, sq * r * cv);
+                        v += wt * wr * (act.1)(u) * (act.1)(vv);
+                        d += wt * wr * (act.2)(u) * (act.2)(vv);
+                    }
+                }
+            }
+        }
+        (v, d)
+    }
+
+    #[test]
+    fn power_sums_match_direct_summation() {
+        for &(s, kmin, par) in &[(2.5f64, 300usize, 0usize), (3.5, 301, 1), (1.5, 500, 1), (4.5, 1000, 0)] {
+            for &c in &[1.0f64, -1.0, 0.999, -0.995, 0.98] {
+                let om = 1.0 - c.abs();
+                let got = power_sum(s, kmin, par, c, om);
+                let mut want = 0.0f64;
+                let mut k = kmin + ((kmin + par) % 2);
+                let kend = if om == 0.0 { 40_000_000 } else { kmin + 20_000 };
+                let mut terms = Vec::new();
+                while k <= kend {
+                    terms.push((k as f64).powf(-s) * c.powi(k as i32));
+                    k += 2;
+                }
+                for t in terms.iter().rev() {
+                    want += t;
+                }
+                if om == 0.0 {
+                    // add the (Hurwitz) remainder beyond kend by its integral
+                    let kf = (kend + 1) as f64;
+                    let sign = if c < 0.0 && par == 1 { -1.0 } else { 1.0 };
+                    want += sign * 0.5 * kf.powf(1.0 - s) / (s - 1.0);
+                }
+                let tol = if om == 0.0 && s < 2.0 { 1e-9 } else { 1e-13 };
+                assert!(((got - want) / want).abs() < tol, "s={s} kmin={kmin} par={par} c={c}: {got} vs {want}");
+            }
+        }
+        // e^z E_s(z) against a direct quadrature-free identity: E_{s+1} = (e^{−z} − z E_s)/s
+        for &s in &[1.5f64, 2.5, 5.5] {
+            for &z in &[0.3f64, 0.9, 1.1, 4.0, 30.0] {
+                let a = scaled_expint(s, z);
+                let b = scaled_expint(s + 1.0, z);
+                assert!(((b - (1.0 - z * a) / s) / b).abs() < 1e-12, "s={s} z={z}");
+            }
+        }
+    }
+
+    #[test]
+    fn tail_model_makes_kinked_tabulated_layers_accurate_near_the_ends() {
+        let mut worst = 0.0f64;
+        for act in activations() {
+            for &q in &[1.0, 2.5] {
+                let layer = tabulated_layer(&act, q, 2048);
+                let model = layer.tail_model();
+                let kinked = !act.3.is_empty();
+                assert_eq!(model.is_some(), kinked, "{} q={q}: model {:?}", act.0, model);
+                if let Some(m) = model {
+                    eprintln!("{} q={q}: exponents {:?} uncertainty {:?}", act.0, m.exponents(), m.uncertainty());
+                }
+                let mp = MP_ENDPOINTS.iter().find(|r| r.0 == act.0 && r.1 == q).unwrap().2;
+                let scale = mp[0].abs();
+                let dscale = mp[2].abs();
+                for &c in &[-1.0, -0.99999, -0.9995, -0.99, -0.9, -0.4, 0.3, 0.9, 0.99, 0.9995, 0.99999, 1.0] {
+                    let v = layer.eval(Correlation::new(c).unwrap()).unwrap();
+                    let (rv, rd) = if c == 1.0 {
+                        (mp[0], mp[2])
+                    } else if c == -1.0 {
+                        (mp[1], mp[3])
+                    } else {
+                        polar_reference(&act, q, c)
+                    };
+                    let ev = (v.psi - rv).abs() / rv.abs().max(1e-2 * scale);
+                    let ed = (v.psi_dot - rd).abs() / rd.abs().max(1e-2 * dscale);
+                    eprintln!(
+                        "{:8} q={q} c={c:8}: psi err {:.1e} (bound {:.1e}), psi_dot err {:.1e} (bound {:.1e})",
+                        act.0, (v.psi - rv).abs(), v.error, (v.psi_dot - rd).abs(), v.error_dot
+                    );
+                    worst = worst.max(ev).max(ed);
+                    assert!(ev <= 1e-10, "{} q={q} c={c}: psi {} vs {rv} ({ev:e})", act.0, v.psi);
+                    assert!(ed <= 1e-10, "{} q={q} c={c}: psi_dot {} vs {rd} ({ed:e})", act.0, v.psi_dot);
+                    // the reported bounds cover the actual errors (with a round-off floor)
+                    assert!((v.psi - rv).abs() <= v.error + 1e-13 * scale, "{} c={c}: psi bound", act.0);
+                    assert!((v.psi_dot - rd).abs() <= v.error_dot + 1e-13 * dscale, "{} c={c}: psi_dot bound", act.0);
+                    // complements agree with the values
+                    let one = mp[0];
+                    assert!((v.psi_gap - (one - rv)).abs() <= 1e-10 * scale, "{} c={c}: gap", act.0);
+                    assert!((v.psi_plus - (one + rv)).abs() <= 1e-10 * scale, "{} c={c}: plus", act.0);
+                }
+            }
+        }
+        eprintln!("worst relative error {worst:e}");
     }
 
     #[test]

@@ -221,4 +221,3 @@ impl SamplingPlan {
         self.inner.points().len()
     }
 }
-

@@ -1,7 +1,7 @@
 //! The one place where engine errors become Python exceptions.
 use ntk_core::NtkError;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use numpy::IntoPyArray;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 
 /// Map an engine error onto the exception classes defined in `ntkrs.errors`
@@ -19,7 +19,9 @@ pub fn to_pyerr(err: NtkError) -> PyErr {
             let err = py_error("ConvergenceError", message.clone());
             Python::attach(|py| {
                 // Attach what did converge, so callers can still use it.
-                let _ = err.value(py).setattr("values", values.clone().into_pyarray(py));
+                let _ = err
+                    .value(py)
+                    .setattr("values", values.clone().into_pyarray(py));
             });
             return err;
         }

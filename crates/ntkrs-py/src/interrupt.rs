@@ -21,11 +21,21 @@ where
     T: Send,
     F: FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, NtkError> + Send,
 {
-    let stop = AtomicBool::new(false);
+    run_with_flag(py, &AtomicBool::new(false), work)
+}
+
+/// [`run_cancellable`] with a caller-owned stop flag (reset to `false` first), for engine
+/// objects that poll a shared flag of their own (e.g. the matrix-free Gram operator).
+pub fn run_with_flag<T, F>(py: Python<'_>, stop: &AtomicBool, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, NtkError> + Send,
+{
+    stop.store(false, Ordering::Relaxed);
     let mut signal: Option<PyErr> = None;
     let result = py.detach(|| {
         std::thread::scope(|scope| {
-            let flag = &stop;
+            let flag = stop;
             let pool = crate::threads::pool();
             let (done_tx, done_rx) = mpsc::channel::<()>();
             let handle = scope.spawn(move || {

@@ -5,6 +5,7 @@
 //! the GIL released (`py.detach`), and Python is never called from rayon worker threads.
 
 mod activation;
+mod empirical;
 mod errors;
 mod interrupt;
 mod network;
@@ -25,7 +26,10 @@ mod _core {
     };
 
     #[pymodule_export]
-    use crate::network::{batch_network_series, PyNetwork};
+    use crate::empirical::{empirical_ntk, empirical_parameters};
+
+    #[pymodule_export]
+    use crate::network::{batch_network_series, PyGramOperator, PyNetwork};
 
     #[pymodule_export]
     use crate::spectrum::{eigsh_callable, eigsh_dense, eigvalsh_dense};

@@ -1,33 +1,42 @@
 //! Bindings of the kernel engine: networks, their NTK/NNGP power series and exact kernels.
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use faer::{Mat, MatRef, Par};
+use ntk_core::gram::{gram, gram_f32, GramMethod, GramOperator, KernelKind};
+use ntk_core::lanczos::eigsh_auto;
+use ntk_core::operator::SymmetricOperator;
 
 use ntk_core::dual::{Dual, Tabulated, TabulatedEntry};
 use ntk_core::hermite::HermiteCoefficients;
 use ntk_core::kernel::{batch_series, KernelSeries, Network, SeriesOptions};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use rayon::prelude::*;
 
 use crate::activation::closed_form;
 use crate::errors::{py_error, to_pyerr};
-use crate::interrupt::run_cancellable;
+use crate::interrupt::{run_cancellable, run_with_flag};
 
 /// Build the engine's activation from the Python descriptor:
 /// `("closed", name, params)` or
 /// `("tabulated", name, [(q, mu, error, second_moment, derivative_second_moment | None), …])`.
 fn activation_from(desc: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Dual>> {
-    let tuple = desc.cast::<PyTuple>().map_err(|_| {
-        py_error("InputTypeError", "activation descriptor must be a tuple")
-    })?;
+    let tuple = desc
+        .cast::<PyTuple>()
+        .map_err(|_| py_error("InputTypeError", "activation descriptor must be a tuple"))?;
     let kind: String = tuple.get_item(0)?.extract()?;
     let name: String = tuple.get_item(1)?.extract()?;
     match kind.as_str() {
         "closed" => {
             let params = tuple.get_item(2)?;
-            let params = params.cast::<PyDict>().map_err(|_| {
-                py_error("InputTypeError", "closed-form parameters must be a dict")
-            })?;
+            let params = params
+                .cast::<PyDict>()
+                .map_err(|_| py_error("InputTypeError", "closed-form parameters must be a dict"))?;
             let form = closed_form(&name, params)?;
             form.validate().map_err(to_pyerr)?;
             Ok(Arc::new(form))
@@ -241,6 +250,70 @@ impl PyNetwork {
             s.into_pyarray(py),
         ))
     }
+
+    /// Gram matrix of the rows of `x` (and `y`): `method` is "exact", "interpolated" or
+    /// "series" (with `degree`); float32 output with `f32=True`.
+    #[pyo3(signature = (x, y, kind, method, degree, f32))]
+    #[allow(clippy::too_many_arguments)]
+    fn gram<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+        y: Option<PyReadonlyArray2<'py, f64>>,
+        kind: &str,
+        method: &str,
+        degree: usize,
+        f32: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let kind = kernel_kind(kind)?;
+        let method = match method {
+            "exact" => GramMethod::Exact,
+            "interpolated" => GramMethod::Interpolated,
+            "series" => GramMethod::Series { degree },
+            other => {
+                return Err(py_error(
+                    "InvalidInputError",
+                    format!("method must be 'exact' or 'series', got {other:?}"),
+                ))
+            }
+        };
+        let xv = points_view(&x, "X")?;
+        let yv = match &y {
+            Some(y) => Some(points_view(y, "Y")?),
+            None => None,
+        };
+        let net = &self.inner;
+        if f32 {
+            let g = run_cancellable(py, |cancel| {
+                gram_f32(net, xv, yv, kind, method, Par::rayon(0), cancel)
+            })?;
+            Ok(f32_numpy(py, &g).into_any())
+        } else {
+            let g = run_cancellable(py, |cancel| {
+                gram(net, xv, yv, kind, method, Par::rayon(0), cancel)
+            })?;
+            Ok(f64_numpy(py, &g).into_any())
+        }
+    }
+
+    /// Matrix-free Gram operator of the rows of `x`.
+    fn gram_operator(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f64>,
+        kind: &str,
+    ) -> PyResult<PyGramOperator> {
+        let kind = kernel_kind(kind)?;
+        let xv = points_view(&x, "X")?;
+        let net = &self.inner;
+        let stop = Arc::new(AtomicBool::new(false));
+        let op = run_with_flag(py, &stop, |cancel| {
+            GramOperator::new(net, xv, kind, GramMethod::Exact, Par::rayon(0), cancel)
+        })?;
+        let flag = stop.clone();
+        let op = op.with_cancel(Arc::new(move || flag.load(Ordering::Relaxed)));
+        Ok(PyGramOperator { op, stop })
+    }
 }
 
 /// Series of many networks at once, in parallel. Returns one dict per network, or the
@@ -258,16 +331,118 @@ pub fn batch_network_series<'py>(
         ntk,
         keep_layers: false,
     };
-    let results = run_cancellable(py, |cancel| Ok(batch_series(&nets, degree, options, cancel)))?;
+    let results = run_cancellable(py, |cancel| {
+        Ok(batch_series(&nets, degree, options, cancel))
+    })?;
     let out = PyList::empty(py);
     for r in results {
         match r {
             Ok(s) => out.append(series_dict(py, s)?)?,
             Err(ntk_core::NtkError::Interrupted) => {
-                return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted"))
+                return Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(
+                    "interrupted",
+                ))
             }
             Err(e) => out.append(to_pyerr(e).value(py).clone())?,
         }
     }
     Ok(out)
+}
+
+fn kernel_kind(kind: &str) -> PyResult<KernelKind> {
+    match kind {
+        "ntk" => Ok(KernelKind::Ntk),
+        "nngp" => Ok(KernelKind::Nngp),
+        other => Err(py_error(
+            "InvalidInputError",
+            format!("kind must be 'ntk' or 'nngp', got {other:?}"),
+        )),
+    }
+}
+
+fn points_view<'a>(x: &'a PyReadonlyArray2<'_, f64>, what: &str) -> PyResult<MatRef<'a, f64>> {
+    let (n, d) = (x.shape()[0], x.shape()[1]);
+    let slice = x
+        .as_slice()
+        .map_err(|_| py_error("InvalidInputError", format!("{what} must be C-contiguous")))?;
+    Ok(MatRef::from_row_major_slice(slice, n, d))
+}
+
+fn f64_numpy<'py>(py: Python<'py>, m: &Mat<f64>) -> Bound<'py, PyArray2<f64>> {
+    crate::spectrum::mat_to_numpy(py, m)
+}
+
+fn f32_numpy<'py>(py: Python<'py>, m: &Mat<f32>) -> Bound<'py, PyArray2<f32>> {
+    let (r, c) = (m.nrows(), m.ncols());
+    let mut data = Vec::with_capacity(r * c);
+    for i in 0..r {
+        for j in 0..c {
+            data.push(m[(i, j)]);
+        }
+    }
+    data.into_pyarray(py).reshape([r, c]).expect("size matches")
+}
+
+/// Matrix-free kernel Gram operator (engine side of `ntkrs.GramOperator`).
+#[pyclass(module = "ntkrs._core", name = "GramOperator", frozen)]
+pub struct PyGramOperator {
+    op: GramOperator,
+    stop: Arc<AtomicBool>,
+}
+
+#[pymethods]
+impl PyGramOperator {
+    /// The dimension n.
+    #[getter]
+    fn n(&self) -> usize {
+        self.op.dim()
+    }
+
+    /// `K @ V` for a C-contiguous `(n, b)` float64 array.
+    fn matmat<'py>(
+        &self,
+        py: Python<'py>,
+        v: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let (n, b) = (v.shape()[0], v.shape()[1]);
+        if n != self.op.dim() {
+            return Err(py_error(
+                "InvalidInputError",
+                format!(
+                    "operand has {n} rows, the operator is {0}×{0}",
+                    self.op.dim()
+                ),
+            ));
+        }
+        let vv = points_view(&v, "V")?;
+        let op = &self.op;
+        let out = run_with_flag(py, &self.stop, |_cancel| {
+            let mut y = Mat::<f64>::zeros(n, b);
+            op.apply(vv, y.as_mut(), Par::rayon(0))?;
+            Ok(y)
+        })?;
+        Ok(f64_numpy(py, &out))
+    }
+
+    /// Top/bottom-k eigenpairs by block Lanczos (never forms the Gram).
+    #[pyo3(signature = (k, which="largest", tol=1e-10, return_vectors=false, max_restarts=1000, seed=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn eigsh<'py>(
+        &self,
+        py: Python<'py>,
+        k: usize,
+        which: &str,
+        tol: f64,
+        return_vectors: bool,
+        max_restarts: usize,
+        seed: u64,
+    ) -> PyResult<crate::spectrum::EigOutput<'py>> {
+        let which = crate::spectrum::parse_which(which)?;
+        let opts = crate::spectrum::options(tol, return_vectors, max_restarts, seed);
+        let op = &self.op;
+        let res = run_with_flag(py, &self.stop, |cancel| {
+            eigsh_auto(op, k, which, &opts, cancel)
+        })?;
+        crate::spectrum::eig_output(py, res)
+    }
 }

@@ -3,7 +3,9 @@ use faer::{Mat, MatMut, MatRef, Par};
 use ntk_core::lanczos::{dense_eigvalsh, eigsh_auto, EigshOptions, EigshResult, Which};
 use ntk_core::operator::{DenseSymmetric, SymmetricOperator};
 use ntk_core::NtkError;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -39,7 +41,7 @@ pub type EigOutput<'py> = (
     Bound<'py, PyDict>,
 );
 
-fn mat_to_numpy<'py>(py: Python<'py>, m: &Mat<f64>) -> Bound<'py, PyArray2<f64>> {
+pub fn mat_to_numpy<'py>(py: Python<'py>, m: &Mat<f64>) -> Bound<'py, PyArray2<f64>> {
     let (r, c) = (m.nrows(), m.ncols());
     let mut data = Vec::with_capacity(r * c);
     for i in 0..r {
@@ -78,9 +80,9 @@ pub fn eigsh_dense<'py>(
 ) -> PyResult<EigOutput<'py>> {
     let which = parse_which(which)?;
     let (n, m) = (a.shape()[0], a.shape()[1]);
-    let slice = a.as_slice().map_err(|_| {
-        py_error("InvalidInputError", "the matrix must be C-contiguous")
-    })?;
+    let slice = a
+        .as_slice()
+        .map_err(|_| py_error("InvalidInputError", "the matrix must be C-contiguous"))?;
     let opts = options(tol, return_vectors, max_restarts, seed);
     let res = run_cancellable(py, |cancel| {
         // row-major n×n = the transpose of a column-major view; symmetric, so the same matrix
@@ -99,11 +101,14 @@ pub fn eigvalsh_dense<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let (n, m) = (a.shape()[0], a.shape()[1]);
     if n != m {
-        return Err(py_error("InvalidInputError", format!("matrix must be square, got {n}×{m}")));
+        return Err(py_error(
+            "InvalidInputError",
+            format!("matrix must be square, got {n}×{m}"),
+        ));
     }
-    let slice = a.as_slice().map_err(|_| {
-        py_error("InvalidInputError", "the matrix must be C-contiguous")
-    })?;
+    let slice = a
+        .as_slice()
+        .map_err(|_| py_error("InvalidInputError", "the matrix must be C-contiguous"))?;
     let vals = run_cancellable(py, |_cancel| {
         let view = MatRef::from_row_major_slice(slice, n, m);
         dense_eigvalsh(view, Par::rayon(0))

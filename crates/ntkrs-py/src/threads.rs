@@ -45,7 +45,11 @@ pub fn pool() -> Arc<ThreadPool> {
 /// Set the number of worker threads used by ntkrs (`0`: `RAYON_NUM_THREADS` or all cores).
 #[pyfunction]
 pub fn set_num_threads(threads: usize) -> PyResult<()> {
-    let n = if threads == 0 { default_threads() } else { threads };
+    let n = if threads == 0 {
+        default_threads()
+    } else {
+        threads
+    };
     if n > 4096 {
         return Err(py_error(
             "InvalidInputError",
