@@ -238,6 +238,8 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
 
     prog = Progress(args.quiet or args.json)
     net = _network_from_args(args)
+    if args.plot:
+        _require_matplotlib()
     with prog.stage("loading data"):
         X, desc = _load_data(args.data)
     with prog.stage(f"top-{args.k} eigenvalues of the {X.shape[0]}x{X.shape[0]} {args.kind.upper()} Gram"
@@ -285,7 +287,7 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plot_spectrum(rep: dict, net: Any, desc: str, path: str) -> None:
+def _require_matplotlib() -> Any:
     from .errors import InvalidInputError
 
     try:
@@ -295,6 +297,11 @@ def _plot_spectrum(rep: dict, net: Any, desc: str, path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise InvalidInputError("--plot needs matplotlib: pip install 'ntkrs[plot]'") from None
+    return plt
+
+
+def _plot_spectrum(rep: dict, net: Any, desc: str, path: str) -> None:
+    plt = _require_matplotlib()
     lam = np.asarray(rep["eigenvalues"])
     g = np.asarray(rep["input_eigenvalues"])
     i = np.arange(1, lam.size + 1)

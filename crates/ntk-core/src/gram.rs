@@ -493,14 +493,24 @@ impl GramKernel {
     fn apply_column(&self, col: &mut [f64], xs: &Points, i0: usize, y: &[f64]) -> Result<()> {
         match &self.eval {
             Eval::Surrogate(ip) => {
-                for (i, v) in col.iter_mut().enumerate() {
-                    let r = *v;
-                    *v = if r.abs() < NEAR_ONE {
-                        ip.eval(r)
-                    } else if r > 0.0 {
-                        ip.eval_half_chord_plus(half_chord(xs.row(i0 + i), y, true))
+                // entries near ±1 are redone from the half-chord after the batched pass
+                let near = col.iter().any(|r| r.abs() >= NEAR_ONE);
+                let saved: Vec<(usize, bool)> = if near {
+                    col.iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.abs() >= NEAR_ONE)
+                        .map(|(i, r)| (i, *r > 0.0))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                ip.eval_in_place(col);
+                for (i, plus) in saved {
+                    let s = half_chord(xs.row(i0 + i), y, plus);
+                    col[i] = if plus {
+                        ip.eval_half_chord_plus(s)
                     } else {
-                        ip.eval_half_chord_minus(half_chord(xs.row(i0 + i), y, false))
+                        ip.eval_half_chord_minus(s)
                     };
                 }
             }

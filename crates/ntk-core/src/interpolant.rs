@@ -730,36 +730,56 @@ mod bench_tmp2 {
     fn eval_parts() {
         let n = Network::new(Arc::new(ClosedForm::Relu), 3).unwrap();
         let pk = n.pointwise(true).unwrap();
-        let ip = KernelInterpolant::new(&pk, KernelKind::Ntk, 1e-13, Par::Seq, &never_cancel).unwrap();
+        let ip =
+            KernelInterpolant::new(&pk, KernelKind::Ntk, 1e-13, Par::Seq, &never_cancel).unwrap();
         let m = 10_000_000;
-        let base: Vec<f64> = (0..m).map(|i| ((i as f64) * 0.618034).fract() * 0.6 - 0.3).collect();
+        let base: Vec<f64> = (0..m)
+            .map(|i| ((i as f64) * 0.618034).fract() * 0.6 - 0.3)
+            .collect();
         for rep in 0..3 {
-        // A: sqrt only
-        let mut v = base.clone();
-        let t = std::time::Instant::now();
-        for x in v.iter_mut() { *x = ((1.0 - x.abs()).max(0.0) * 0.5).sqrt(); }
-        eprintln!("{rep} A sqrt: {:.2} ns", t.elapsed().as_secs_f64() / m as f64 * 1e9);
-        // B: sqrt + index + t (no horner)
-        let mut v = base.clone();
-        let t = std::time::Instant::now();
-        for x in v.iter_mut() {
-            let r = *x; let b = (r < 0.0) as usize;
-            let s = ((1.0 - r.abs()).max(0.0) * 0.5).sqrt();
-            let u = s * ip.inv_width[b];
-            let k = (u as usize).min(ip.last[b]);
-            *x = 2.0 * (u - k as f64) - 1.0 + (ip.offset[b] + k) as f64;
-        }
-        eprintln!("{rep} B index: {:.2} ns", t.elapsed().as_secs_f64() / m as f64 * 1e9);
-        // C: horner with fixed panel
-        let mut v = base.clone();
-        let c = ip.coeffs[3];
-        let t = std::time::Instant::now();
-        for x in v.iter_mut() { *x = horner(&c, *x); }
-        eprintln!("{rep} C horner fixed: {:.2} ns", t.elapsed().as_secs_f64() / m as f64 * 1e9);
-        let mut v = base.clone();
-        let t = std::time::Instant::now();
-        ip.eval_in_place(&mut v);
-        eprintln!("{rep} D full: {:.2} ns", t.elapsed().as_secs_f64() / m as f64 * 1e9);
+            // A: sqrt only
+            let mut v = base.clone();
+            let t = std::time::Instant::now();
+            for x in v.iter_mut() {
+                *x = ((1.0 - x.abs()).max(0.0) * 0.5).sqrt();
+            }
+            eprintln!(
+                "{rep} A sqrt: {:.2} ns",
+                t.elapsed().as_secs_f64() / m as f64 * 1e9
+            );
+            // B: sqrt + index + t (no horner)
+            let mut v = base.clone();
+            let t = std::time::Instant::now();
+            for x in v.iter_mut() {
+                let r = *x;
+                let b = (r < 0.0) as usize;
+                let s = ((1.0 - r.abs()).max(0.0) * 0.5).sqrt();
+                let u = s * ip.inv_width[b];
+                let k = (u as usize).min(ip.last[b]);
+                *x = 2.0 * (u - k as f64) - 1.0 + (ip.offset[b] + k) as f64;
+            }
+            eprintln!(
+                "{rep} B index: {:.2} ns",
+                t.elapsed().as_secs_f64() / m as f64 * 1e9
+            );
+            // C: horner with fixed panel
+            let mut v = base.clone();
+            let c = ip.coeffs[3];
+            let t = std::time::Instant::now();
+            for x in v.iter_mut() {
+                *x = horner(&c, *x);
+            }
+            eprintln!(
+                "{rep} C horner fixed: {:.2} ns",
+                t.elapsed().as_secs_f64() / m as f64 * 1e9
+            );
+            let mut v = base.clone();
+            let t = std::time::Instant::now();
+            ip.eval_in_place(&mut v);
+            eprintln!(
+                "{rep} D full: {:.2} ns",
+                t.elapsed().as_secs_f64() / m as f64 * 1e9
+            );
         }
     }
 }
