@@ -62,7 +62,7 @@ use crate::kernel::PointwiseKernel;
 use crate::series::{check, Cancel};
 
 /// Degree of the polynomial on each panel.
-pub const DEGREE: usize = 9;
+pub const DEGREE: usize = 7;
 /// Entries evaluated together by [`KernelInterpolant::eval_in_place`].
 pub const LANES: usize = 8;
 /// Number of coefficients per panel.

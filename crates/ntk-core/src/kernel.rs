@@ -620,6 +620,23 @@ pub fn batch_series(
         .collect()
 }
 
+/// Exact kernel values with error estimates ([`PointwiseKernel::ntk_nngp_with_error`]).
+///
+/// The errors are first-order propagations of the per-layer dual errors (Hermite-series
+/// truncation and tail models of activations without a closed-form dual, coefficient
+/// errors) plus a round-off allowance; for closed-form duals they are round-off only.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KernelValue {
+    /// `NTK(ρ)` (NaN if only the NNGP was asked for).
+    pub ntk: f64,
+    /// `NNGP(ρ)`.
+    pub nngp: f64,
+    /// Estimated bound on `|NTK(ρ) − ntk|`.
+    pub ntk_error: f64,
+    /// Estimated bound on `|NNGP(ρ) − nngp|`.
+    pub nngp_error: f64,
+}
+
 /// Exact NTK/NNGP as functions of `ρ` (DESIGN §1.4), with the per-layer duals prepared.
 ///
 /// The correlation is carried with its complements `1 ∓ c` through the layers (see
@@ -688,6 +705,92 @@ impl PointwiseKernel {
             )));
         }
         Ok((theta, s))
+    }
+
+    /// The layer recursion with first-order error propagation: each layer's own error
+    /// (`DualValue::error`, `error_dot`: truncated Hermite series, tail models, coefficient
+    /// errors; 0 for closed forms) is added to what the errors of the previous layers
+    /// change in `ψ`, `ψ̇` — measured by re-evaluating the layer at `c ± δc` — plus a
+    /// round-off allowance of a few ulps per layer.
+    fn run_with_error(&self, rho: f64, ntk: bool) -> Result<KernelValue> {
+        let rho = check_rho(rho)?;
+        let eps = f64::EPSILON;
+        if rho == 1.0 {
+            let l = (self.layers.len() + 1) as f64;
+            let t = self.ntk_one.unwrap_or(f64::NAN);
+            return Ok(KernelValue {
+                ntk: t,
+                nngp: self.nngp_one,
+                ntk_error: 4.0 * eps * l * t.abs(),
+                nngp_error: 4.0 * eps * l * self.nngp_one.abs(),
+            });
+        }
+        let (gw, gb) = (self.input_weight_var, self.input_bias_var);
+        let q1 = self.variances[0];
+        let mut s = gw * rho + gb;
+        let mut corr = Correlation::from_complements(
+            gw * (1.0 - rho) / q1,
+            (gw * (1.0 + rho) + 2.0 * gb) / q1,
+        );
+        let mut theta = s;
+        let (mut ds, mut dth) = (2.0 * eps * s.abs(), 2.0 * eps * s.abs());
+        let (w, b) = (self.weight_var, self.bias_var);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let v = layer.eval(corr)?;
+            let q = self.variances[l];
+            // sensitivity to the error already in c = s/q
+            let dc = ds / q;
+            let (mut dpsi, mut ddot) = (0.0f64, 0.0f64);
+            if dc > 0.0 {
+                for cc in [corr.c - dc, corr.c + dc] {
+                    let vv = layer.eval(Correlation::new(cc.clamp(-1.0, 1.0))?)?;
+                    dpsi = dpsi.max((vv.psi - v.psi).abs());
+                    ddot = ddot.max((vv.psi_dot - v.psi_dot).abs());
+                }
+            }
+            let s_next = w * v.psi + b;
+            let ds_next = w * (v.error + dpsi) + 4.0 * eps * (w * v.psi.abs() + b.abs());
+            if ntk {
+                let th_next = s_next + theta * w * v.psi_dot;
+                dth = ds_next
+                    + w * (dth * v.psi_dot.abs() + theta.abs() * (v.error_dot + ddot))
+                    + 4.0 * eps * (s_next.abs() + (theta * w * v.psi_dot).abs());
+                theta = th_next;
+            }
+            s = s_next;
+            ds = ds_next;
+            let qn = self.variances[l + 1];
+            corr =
+                Correlation::from_complements(w * v.psi_gap / qn, (w * v.psi_plus + 2.0 * b) / qn);
+        }
+        if !s.is_finite() || (ntk && !theta.is_finite()) {
+            return Err(NtkError::NonFinite(format!(
+                "kernel evaluation at rho = {rho} is not finite"
+            )));
+        }
+        Ok(KernelValue {
+            ntk: if ntk { theta } else { f64::NAN },
+            nngp: s,
+            ntk_error: if ntk { dth } else { f64::NAN },
+            nngp_error: ds,
+        })
+    }
+
+    /// `(NTK(ρ), NNGP(ρ))` with error estimates (see [`KernelValue`]). `Unsupported` error if
+    /// prepared without the NTK.
+    pub fn ntk_nngp_with_error(&self, rho: f64) -> Result<KernelValue> {
+        if self.ntk_one.is_none() {
+            return Err(NtkError::Unsupported(
+                "this kernel evaluator was prepared without the NTK".into(),
+            ));
+        }
+        self.run_with_error(rho, true)
+    }
+
+    /// `NNGP(ρ)` with an error estimate: `(value, error)`.
+    pub fn nngp_with_error(&self, rho: f64) -> Result<(f64, f64)> {
+        let v = self.run_with_error(rho, false)?;
+        Ok((v.nngp, v.nngp_error))
     }
 
     /// `(NTK(ρ), NNGP(ρ))`. `Unsupported` error if prepared without the NTK.
