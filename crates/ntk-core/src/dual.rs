@@ -1785,9 +1785,9 @@ pub(crate) mod tests {
     const SELU_L: f64 = 1.050_700_987_355_480_5;
     const SELU_A: f64 = 1.673_263_242_354_377_3;
 
-    type Act = (&'static str, fn(f64) -> f64, fn(f64) -> f64, &'static [f64]);
+    pub(crate) type Act = (&'static str, fn(f64) -> f64, fn(f64) -> f64, &'static [f64]);
 
-    fn activations() -> Vec<Act> {
+    pub(crate) fn activations() -> Vec<Act> {
         fn elu(x: f64) -> f64 {
             if x > 0.0 {
                 x
@@ -1925,10 +1925,32 @@ pub(crate) mod tests {
         HermiteLayer::new(q, &cf, Some(dsm), false, false)
     }
 
+    /// A `Tabulated` activation with coefficients from the sampling plan at each `q`.
+    pub(crate) fn tabulated_activation(act: &Act, qs: &[f64], degree: usize) -> Tabulated {
+        use crate::quadrature::SamplingPlan;
+        let entries = qs
+            .iter()
+            .map(|&q| {
+                let plan = SamplingPlan::new(degree, act.3, q).unwrap();
+                let vals: Vec<f64> = plan.points().iter().map(|&x| (act.1)(x)).collect();
+                let cf = plan.coefficients(&vals).unwrap();
+                let dplan = SamplingPlan::new(64, act.3, q).unwrap();
+                let dvals: Vec<f64> = dplan.points().iter().map(|&x| (act.2)(x)).collect();
+                let dsm = dplan.coefficients(&dvals).unwrap().second_moment;
+                TabulatedEntry {
+                    q,
+                    coefficients: cf,
+                    derivative_second_moment: Some(dsm),
+                }
+            })
+            .collect();
+        Tabulated::new(act.0, entries).unwrap()
+    }
+
     /// `E[φ(u)φ(v)]`, `E[φ'(u)φ'(v)]` for `u, v` of variance `q`, correlation `c`, in polar
     /// coordinates of the standard normal plane, split at the rays where `u` or `v` crosses
     /// 0 (the kink), tensor Gauss–Legendre on each sector × radial panels.
-    fn polar_reference(act: &Act, q: f64, c: f64) -> (f64, f64) {
+    pub(crate) fn polar_reference(act: &Act, q: f64, c: f64) -> (f64, f64) {
         use crate::quadrature::gauss_legendre;
         let (gx, gw) = gauss_legendre(24);
         let s = ((1.0 - c) * (1.0 + c)).max(0.0).sqrt();

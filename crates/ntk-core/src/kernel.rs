@@ -1238,6 +1238,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn tabulated_kinked_activations_exact_kernel_with_error() {
+        // ELU / SELU / softplus given as tabulated coefficients (K = 2048, as from Python),
+        // unit variance, depth 3: against the recursion with 2-D polar quadrature duals.
+        use crate::dual::tests::{activations, polar_reference, tabulated_activation};
+        for act in activations().into_iter().filter(|a| a.0 != "tanh") {
+            let tab: Arc<dyn Dual> = Arc::new(tabulated_activation(&act, &[1.0], 2048).into_dual());
+            let depth = 3;
+            let net = Network::new(tab, depth).unwrap();
+            let pk = net.pointwise(true).unwrap();
+            let one = net.ntk_at_one().unwrap();
+            let w = net.weight_var();
+            for &rho in &[-1.0, -0.9999, -0.95, -0.3, 0.4, 0.97, 0.99999] {
+                // reference recursion (all q_l = 1)
+                let (mut s, mut th): (f64, f64) = (rho, rho);
+                for _ in 0..depth {
+                    let (p, d) = polar_reference(&act, 1.0, s.clamp(-1.0, 1.0));
+                    let sn = w * p;
+                    th = sn + th * w * d;
+                    s = sn;
+                }
+                let v = pk.ntk_nngp_with_error(rho).unwrap();
+                let (e_ntk, e_nngp) = ((v.ntk - th).abs(), (v.nngp - s).abs());
+                eprintln!(
+                    "{} rho={rho}: ntk err {e_ntk:.1e} (est {:.1e}), nngp err {e_nngp:.1e} (est {:.1e})",
+                    act.0, v.ntk_error, v.nngp_error
+                );
+                assert!(e_ntk <= 1e-10 * one, "{} rho={rho}: {} vs {th}", act.0, v.ntk);
+                assert!(e_nngp <= 1e-10, "{} rho={rho}: {} vs {s}", act.0, v.nngp);
+                assert!(e_ntk <= v.ntk_error + 1e-13 * one, "{} rho={rho}: estimate", act.0);
+                assert!(e_nngp <= v.nngp_error + 1e-13, "{} rho={rho}: estimate", act.0);
+                assert!(v.ntk_error <= 1e-9 * one);
+                let (t, n) = pk.ntk_nngp(rho).unwrap();
+                assert_eq!((t, n), (v.ntk, v.nngp));
+            }
+        }
+    }
+
     /// High-precision references (mpmath, 60 digits) of the layer recursion with the
     /// closed-form duals, at the exact `f64` values of ρ: (case, ρ, NTK, NNGP).
     const REFERENCE: &[(&str, f64, f64, f64)] = &[
