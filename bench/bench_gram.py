@@ -100,14 +100,15 @@ def bench_all(n):
 
 
 CHILD = """
-import sys, time, resource, ntkrs
+import sys, time, ntkrs
 n, d = int(sys.argv[1]), int(sys.argv[2])
 X = ntkrs.sample_sphere(n, d, seed=3)
 net = ntkrs.Network("relu", 3)
 t = time.perf_counter()
 vals, info = ntkrs.eigsh(net.gram_operator(X), 5, return_info=True)
 dt = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+# VmHWM (peak RSS of this process image; ru_maxrss would include the parent's peak)
+rss = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] / 2**20
 print(f"{dt:.1f} {rss:.2f} {info.matvecs} " + " ".join(f"{v:.10g}" for v in vals))
 """
 

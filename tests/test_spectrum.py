@@ -162,3 +162,14 @@ def test_cli_spectrum_user_errors(args, text):
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr
     assert text in res.stderr.strip().splitlines()[-1]
+
+
+def test_digits_dataset_offline():
+    pytest.importorskip("sklearn")
+    X, y = ntkrs.load_digits(300, seed=0)
+    assert X.shape == (300, 64) and y.shape == (300,)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(X.sum(axis=1), 0.0, atol=1e-12)  # rows centred before scaling
+    res = run("spectrum", "relu", "--depth", "1", "--data", "digits:n=200", "--k", "5", "--json")
+    data = json.loads(res.stdout)
+    assert data["n"] == 200 and data["d"] == 64

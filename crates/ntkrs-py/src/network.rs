@@ -438,7 +438,10 @@ impl PyGramOperator {
         seed: u64,
     ) -> PyResult<crate::spectrum::EigOutput<'py>> {
         let which = crate::spectrum::parse_which(which)?;
-        let opts = crate::spectrum::options(tol, return_vectors, max_restarts, seed);
+        let mut opts = crate::spectrum::options(tol, return_vectors, max_restarts, seed);
+        // One product recomputes the whole Gram whatever the block width, so wide blocks
+        // (fewer products) are nearly free here.
+        opts.block_size = Some(k.clamp(12, 16).min(self.op.dim().saturating_sub(1).max(1)));
         let op = &self.op;
         let res = run_with_flag(py, &self.stop, |cancel| {
             eigsh_auto(op, k, which, &opts, cancel)
