@@ -47,6 +47,13 @@ from .registry import (
 )
 from .spec import ActivationSpec
 from .spectrum import EigshInfo, effective_rank, eigsh, eigvalsh, spectrum_report
+from .sphere import (
+    SphereSpectrum,
+    SphereSumCheck,
+    monomial_sphere_eigenvalue,
+    sphere_multiplicity,
+    sphere_spectrum,
+)
 
 
 def set_num_threads(threads: int) -> None:
@@ -84,6 +91,11 @@ __all__ = [
     "eigsh",
     "eigvalsh",
     "spectrum_report",
+    "SphereSpectrum",
+    "SphereSumCheck",
+    "monomial_sphere_eigenvalue",
+    "sphere_multiplicity",
+    "sphere_spectrum",
     "get_num_threads",
     "set_num_threads",
     "activations",

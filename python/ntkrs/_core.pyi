@@ -40,3 +40,59 @@ class SamplingPlan:
     def points(self) -> npt.NDArray[np.float64]: ...
     def coefficients(self, values: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], float, float]: ...
     def __len__(self) -> int: ...
+
+# ---------------------------------------------------------------- sphere (Funk–Hecke)
+
+class SphereSpectrum:
+    """Eigenvalues λ_0..λ_K of a dot-product kernel on the uniform sphere S^(d-1)
+    (engine side of ``ntkrs.SphereSpectrum``)."""
+
+    @property
+    def dim(self) -> int: ...
+    @property
+    def max_degree(self) -> int: ...
+    @property
+    def series_degree(self) -> int: ...
+    @property
+    def eigenvalues(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def log_eigenvalues(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def errors(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def tails(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def multiplicities(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def log_multiplicities(self) -> npt.NDArray[np.float64]: ...
+    def tail_fits(self) -> list[dict[str, Any]]:
+        """Per parity: ``{parity, kind ("power_law"|"bound"|"zero"|"exact"), exponent, residual}``."""
+    def predicted_exponent(self) -> float | None:
+        """``d + 2a − 3`` from the fitted coefficient exponent a, or None."""
+    def fit_decay(self, k_min: int | None = None, k_max: int | None = None) -> float:
+        """Least-squares exponent s of λ_k ≈ C k^(−s) on k_min ≤ k ≤ k_max."""
+    def by_index(self, m: int) -> npt.NDArray[np.float64]:
+        """First m eigenvalues by index (descending, each repeated N(d, k) times)."""
+
+def sphere_spectrum(
+    coefficients: npt.NDArray[np.float64],
+    dim: int,
+    max_degree: int,
+    tail_mass: float | None = None,
+    mass_error: float = 0.0,
+    coefficient_noise: float = 0.0,
+    noise_from: int | None = None,
+) -> SphereSpectrum:
+    """Funk–Hecke eigenvalues of Σ κ_p ρ^p on S^(dim−1) for k = 0..max_degree (GIL released)."""
+
+def sphere_recommended_degree(dim: int, max_degree: int) -> int:
+    """Default series degree max(2000, ⌈4 k(k+d)/(d−1)⌉) at k = max_degree."""
+
+def sphere_minimum_degree(dim: int, max_degree: int) -> int:
+    """Smallest series degree accepted, max(128, max_degree + 2)."""
+
+def sphere_monomial_eigenvalue(dim: int, k: int, p: int) -> tuple[float, float]:
+    """``(λ_k(ρ^p), ln λ_k(ρ^p))`` on S^(dim−1)."""
+
+def sphere_multiplicity(dim: int, k: int) -> tuple[float, float]:
+    """``(N(dim, k), ln N(dim, k))``."""

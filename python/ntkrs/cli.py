@@ -319,6 +319,97 @@ def _plot_spectrum(rep: dict, net: Any, desc: str, path: str) -> None:
     plt.close(fig)
 
 
+def cmd_sphere(args: argparse.Namespace) -> int:
+    from .progress import Progress
+
+    prog = Progress(args.quiet or args.json)
+    net = _network_from_args(args)
+    if args.plot:
+        _require_matplotlib()
+    with prog.stage(f"Funk-Hecke {args.kind.upper()} eigenvalues on S^{args.dim - 1}, k <= {args.max_degree}"):
+        spec = net.sphere_eigenvalues(args.dim, args.max_degree, kind=args.kind, degree=args.degree)
+    fitted = None
+    fit_range = None
+    if args.max_degree >= 2:
+        k_lo = args.fit_min if args.fit_min is not None else max(1, (args.max_degree + 1) // 2)
+        k_hi = args.max_degree
+        try:
+            fitted, _ = spec.fit_decay(k_lo, k_hi)
+            fit_range = [k_lo, k_hi]
+        except NtkrsError:
+            if args.fit_min is not None:
+                raise
+            fitted = None
+    predicted = spec.predicted_exponent
+    if args.plot:
+        with prog.stage(f"plot {args.plot}"):
+            _plot_sphere(spec, net, args.plot, fitted, fit_range)
+    if args.json:
+        payload = {"network": repr(net), **spec.to_dict(), "fitted_exponent": fitted,
+                   "fit_range": fit_range, "predicted_exponent": predicted}
+        chk = spec.check_sum()
+        payload["check_sum"] = {k: getattr(chk, k) for k in chk.__dataclass_fields__}
+        json.dump(payload, sys.stdout, indent=2, default=float)
+        sys.stdout.write("\n")
+        return 0
+    out = sys.stdout
+    out.write(f"# {net!r}\n")
+    out.write(f"# {args.kind.upper()} integral operator on the uniform sphere S^{args.dim - 1} in R^{args.dim} "
+              f"(probability measure); series degree P = {spec.series_degree}\n")
+    out.write("# lambda_k = sum_(p>=k, p=k mod 2) kappa_p lambda_k(rho^p); n uniform samples: Gram eigenvalues ~ n lambda_k\n")
+    rows = []
+    for k in range(spec.max_degree + 1):
+        m = spec.multiplicities[k]
+        mult = f"{int(m)}" if np.isfinite(m) and m < 2.0**53 else f"{m:.6e}"
+        rows.append([str(k), f"{spec.eigenvalues[k]:.12e}", mult, f"{spec.errors[k]:.2e}"])
+    _print_table(rows, ["k", "lambda_k", "N(d,k)", "error"], out)
+    out.write("\n")
+    for f in spec.tail_fits:
+        par = "even" if f["parity"] == 0 else "odd"
+        if f["kind"] == "power_law":
+            out.write(f"tail (p > P, {par} p): power law kappa_p ~ p^-{f['exponent']:.6f} (fit residual {f['residual']:.1e})\n")
+        else:
+            out.write(f"tail (p > P, {par} p): {f['kind']}\n")
+    if fitted is not None:
+        out.write(f"fitted decay on k in [{fit_range[0]}, {fit_range[1]}]: lambda_k ~ k^-{fitted:.4f}\n")
+    if predicted is not None:
+        out.write(f"predicted: kappa_p ~ p^-a => lambda_k ~ k^-(d+2a-3) = k^-{predicted:.4f}\n")
+    else:
+        out.write("predicted: coefficients not power-law (faster than polynomial decay)\n")
+    chk = spec.check_sum()
+    out.write(f"sum_(k<={spec.max_degree}) N(d,k) lambda_k = {chk.total:.12g}  vs  f(1) = {chk.f_at_one:.12g} "
+              f"(spectral tail k > {spec.max_degree}: {chk.missing:.3e})\n")
+    if args.plot:
+        out.write(f"plot written to {args.plot}\n")
+    return 0
+
+
+def _plot_sphere(spec: Any, net: Any, path: str, fitted: float | None, fit_range: list[int] | None) -> None:
+    plt = _require_matplotlib()
+    k = np.arange(1, spec.max_degree + 1)
+    lam = spec.eigenvalues[1:]
+    pos = lam > 0
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    even = pos & (k % 2 == 0)
+    odd = pos & (k % 2 == 1)
+    ax.loglog(k[even], lam[even], "o", ms=3, label="λ_k, k even")
+    ax.loglog(k[odd], lam[odd], "s", ms=3, label="λ_k, k odd")
+    if fitted is not None and fit_range is not None:
+        kk = np.arange(fit_range[0], fit_range[1] + 1)
+        sel = spec.eigenvalues[kk] > 0
+        if np.any(sel):
+            c = np.exp(np.mean(spec.log_eigenvalues[kk][sel] + fitted * np.log(kk[sel])))
+            ax.loglog(kk, c * kk ** (-fitted), "k--", lw=1, label=f"fit k^-{fitted:.3f}")
+    ax.set_xlabel("degree k")
+    ax.set_ylabel("λ_k")
+    ax.set_title(f"{net.activation.label}, depth {net.depth}: {spec.kind.upper()} on S^{spec.dim - 1}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ntkrs",
@@ -368,6 +459,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_spectrum)
+
+    p = sub.add_parser("sphere", help="exact (Funk-Hecke) eigenvalues on the uniform sphere, multiplicities, decay")
+    _add_network_args(p)
+    p.add_argument("--dim", "-d", type=int, required=True, help="ambient dimension d: the sphere S^(d-1) in R^d (>= 2)")
+    p.add_argument("--max-degree", "-K", type=int, required=True, help="highest spherical-harmonic degree k")
+    p.add_argument("--kind", choices=["ntk", "nngp"], default="ntk")
+    p.add_argument("--degree", "-P", type=int, default=None, help="series degree P (default: automatic from K and d)")
+    p.add_argument("--fit-min", type=int, default=None, help="lowest k of the decay fit (default: K/2)")
+    p.add_argument("--plot", metavar="PNG", help="write lambda_k vs k on log-log axes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_sphere)
     return parser
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+from typing import TYPE_CHECKING  # for the SphereSpectrum annotation
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from . import _core
 from .activation import MAX_DEGREE, Activation, _check_degree
 from .errors import InputTypeError, InvalidInputError, UnsupportedError
 from .registry import get_activation
+
+if TYPE_CHECKING:
+    from .sphere import SphereSpectrum
 
 __all__ = ["Network", "Series", "LayerSeries", "GramOperator", "batch_series"]
 
@@ -396,6 +400,28 @@ class Network:
             return eigsh(op, k, which=which, tol=tol)
         K = self._gram(X, None, kind, "exact", np.float64, normalize, 200)
         return eigsh(K, k, which=which, tol=tol)
+
+    def sphere_eigenvalues(self, dim: int, max_degree: int, *, kind: str = "ntk",
+                           degree: int | None = None) -> "SphereSpectrum":
+        """Exact eigenvalues of the NTK (or NNGP, ``kind="nngp"``) integral operator on the
+        uniform probability measure of the sphere ``S^{dim−1} ⊂ ℝ^dim`` (Funk–Hecke):
+
+            λ_k = Σ_{p ≥ k, p ≡ k (mod 2)} κ_p · Γ(d/2)/√π · 2^{−k} · p!/(p−k)!
+                  · Γ((p−k+1)/2) / Γ((p+k+d)/2),     k = 0 … max_degree,
+
+        each with multiplicity ``N(d, k) = (2k+d−2)/k · C(k+d−3, d−2)`` (``N(d,0) = 1``). All
+        terms are ``≥ 0``, so even tiny eigenvalues keep full relative accuracy; the series
+        part beyond the degree ``P`` (default ``max(2000, 4k(k+d)/(d−1))`` at
+        ``k = max_degree``, at most 10⁵ and, for activations with tabulated Hermite
+        coefficients, half their ``hermite_degree``; or ``degree``, at least
+        ``max(128, max_degree + 2)``) comes from an asymptotic fit of the coefficients with
+        an error estimate. ``n`` uniform samples have Gram eigenvalues ``≈ n λ_k``.
+        Returns a :class:`~ntkrs.SphereSpectrum` (``.eigenvalues``, ``.errors``,
+        ``.multiplicities``, ``.by_index(m)``, ``.fit_decay()``, ``.check_sum()``).
+        """
+        from .sphere import network_sphere_eigenvalues
+
+        return network_sphere_eigenvalues(self, dim, max_degree, kind=kind, degree=degree)
 
     def ntk_at_one(self) -> float:
         """Exact ``Θ(1) = Σ_p κ_p`` (the NTK on the diagonal)."""

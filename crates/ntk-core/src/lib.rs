@@ -17,5 +17,6 @@ pub mod operator;
 pub mod piecewise_linear;
 pub mod quadrature;
 pub mod series;
+pub mod sphere;
 
 pub use error::{NtkError, Result};

@@ -10,6 +10,7 @@ mod errors;
 mod interrupt;
 mod network;
 mod spectrum;
+mod sphere;
 mod threads;
 
 use pyo3::prelude::*;
@@ -33,6 +34,12 @@ mod _core {
 
     #[pymodule_export]
     use crate::spectrum::{eigsh_callable, eigsh_dense, eigvalsh_dense};
+
+    #[pymodule_export]
+    use crate::sphere::{
+        sphere_minimum_degree, sphere_monomial_eigenvalue, sphere_multiplicity,
+        sphere_recommended_degree, sphere_spectrum, PySphereSpectrum,
+    };
 
     #[pymodule_export]
     use crate::threads::{get_num_threads, set_num_threads};
