@@ -15,17 +15,25 @@
 //! | Gaussian `e^{−x²/2}` (pdf: `/(2π)`) | `((1+q₁)(1+q₂) − s²)^{−1/2}`, `ψ̇ = s (…)^{−3/2}` | `(1+q)^{−1} G_β`, `β = q/(1+q)`; `ψ̇∘c = q(1+q)^{−3} c G_β³` |
 //! | GELU `xΦ(x)` | `s/4 + s asin(r)/(2π) + (q₁q₂ + s²(1/A₁ + 1/A₂ − 1))/(2π√Δ)`, `A_i = 1+q_i`, `Δ = A₁A₂ − s²`, `r = s/√(A₁A₂)`; `ψ̇ = 1/4 + asin(r)/(2π) + s(1/A₁+1/A₂)/(2π√Δ) + s/(2πΔ^{3/2})` | generic (Hermite) |
 //! | identity | `s`, `ψ̇ = 1` | exact |
-//! | hard-tanh, ReLU6, monomial, Hermite, polynomial | Hermite series (finite for polynomials) | generic (exact for polynomials) |
+//! | hard-tanh, ReLU6 (and any continuous [`PiecewiseLinear`]) | bivariate normal orthant probabilities ([`crate::bivariate`]), see [`PlDual`] | `c_0 > 1/2`: exact re-expansion about `c_0` from `ψ̇' = Σ_ij d_i d_j φ₂(a_i, a_j; c)` (Laguerre generating functions), only `P/d + 1` terms; else the generic path (exact with `K ≈ P/(1 − c_0)`) |
+//! | monomial, Hermite, polynomial | Hermite series (finite) | generic (exact) |
 //!
-//! All series routines only add non-negative terms (for `c ≥ 0`), so with naive products
-//! (degree `< series::EXACT_LEN`) every coefficient keeps full relative accuracy; the ODE
-//! forms cost `O(P log P)` with FFT products for long series.
+//! All series routines only add non-negative terms (for `c ≥ 0`), so every coefficient of
+//! degree `< series::EXACT_LEN` keeps full relative accuracy (those are computed with naive
+//! products and positive recurrences at any length); the ODE forms cost `O(P log P)` with
+//! FFT products above that.
+//!
+//! Piecewise-linear activations whose inner series has `c_0` close to 1 (heavy biases, deep
+//! networks) also take `1 − c_0` from the recursion to full relative accuracy
+//! ([`Dual::compose_with_complement`]): the degree-`j` coefficients depend on `c_0` through
+//! `(1 − c_0)^{−j}`.
 //!
 //! The per-layer evaluators also return `ψ(1) − ψ(c)` and `ψ(1) + ψ(c)` in forms without
 //! cancellation (e.g. ReLU: `ψ(1) − ψ(c) = q[(1−c)ψ̇(c) + (1−α)²(θ − sin θ)/(2π)]`), so that
 //! the exact kernel stays accurate next to the diagonal.
 use std::f64::consts::{FRAC_PI_2, PI};
 
+use crate::bivariate;
 use crate::closed_form::ClosedForm;
 use crate::dual::{
     check_q_positive, compose_hermite, constant_composition, hermite_layer, hermite_psi_general,
@@ -33,6 +41,7 @@ use crate::dual::{
 };
 use crate::error::{NtkError, Result};
 use crate::hermite::HermiteCoefficients;
+use crate::piecewise_linear::PiecewiseLinear;
 use crate::series::{self, Cancel};
 
 const TWO_PI: f64 = 2.0 * PI;
@@ -624,26 +633,58 @@ impl Dual for ClosedForm {
 
     fn psi(&self, cov: f64, q1: f64, q2: f64) -> Result<f64> {
         self.validate()?;
+        if let Some(pd) = closed_pl(self)? {
+            return pd.general(cov, q1, q2, false);
+        }
         general(self, cov, q1, q2, false)
     }
 
     fn psi_dot(&self, cov: f64, q1: f64, q2: f64) -> Result<f64> {
         self.validate()?;
+        if let Some(pd) = closed_pl(self)? {
+            return pd.general(cov, q1, q2, true);
+        }
         general(self, cov, q1, q2, true)
     }
 
     fn layer(&self, q: f64) -> Result<Box<dyn LayerDual>> {
         self.validate()?;
         check_q_positive(q)?;
+        if let Some(pd) = closed_pl(self)? {
+            return Ok(Box::new(pd.layer(q)?));
+        }
         match family(self) {
             Family::Generic => Ok(Box::new(hermite_layer(self, q)?)),
             fam => Ok(Box::new(ClosedLayer { fam, q })),
         }
     }
 
+    fn compose_with_complement(
+        &self,
+        q: f64,
+        c: &[f64],
+        one_minus_c0: f64,
+        derivative: bool,
+        cancel: Cancel,
+    ) -> Result<Composition> {
+        self.validate()?;
+        check_q_positive(q)?;
+        if let Some(pd) = closed_pl(self)? {
+            return compose_piecewise(&pd, self, q, c, Some(one_minus_c0), derivative, cancel);
+        }
+        self.compose(q, c, derivative, cancel)
+    }
+
+    fn uses_complement(&self) -> bool {
+        closed_piecewise(self).is_some()
+    }
+
     fn compose(&self, q: f64, c: &[f64], derivative: bool, cancel: Cancel) -> Result<Composition> {
         self.validate()?;
         check_q_positive(q)?;
+        if let Some(pd) = closed_pl(self)? {
+            return compose_piecewise(&pd, self, q, c, None, derivative, cancel);
+        }
         let fam = family(self);
         if matches!(fam, Family::Generic | Family::Gelu) {
             return compose_hermite(self, q, c, derivative, cancel);
@@ -694,6 +735,14 @@ impl Dual for ClosedForm {
             value_error: 0.0,
             derivative_error: 0.0,
         })
+    }
+}
+
+/// The exact piecewise-linear dual of hard-tanh / ReLU6 (`None` for other closed forms).
+fn closed_pl(cf: &ClosedForm) -> Result<Option<PlDual>> {
+    match closed_piecewise(cf) {
+        Some(pl) => PlDual::new(&pl),
+        None => Ok(None),
     }
 }
 
@@ -812,6 +861,560 @@ fn general(cf: &ClosedForm, cov: f64, q1: f64, q2: f64, derivative: bool) -> Res
         )));
     }
     Ok(v)
+}
+
+// ------------------------------------------------------------------------------------------
+// Continuous piecewise-linear activations: exact duals (hard-tanh, ReLU6, PiecewiseLinear)
+// ------------------------------------------------------------------------------------------
+
+/// `E[(X − α)_+] = ϕ(α) − α Φ(−α)` for standard normal `X`.
+fn ramp_mean(al: f64) -> f64 {
+    bivariate::normal_pdf(al) - al * bivariate::normal_cdf(-al)
+}
+
+/// `(L, F)` for standard normal `(X, Y)` with correlation `corr`:
+/// `L = P(X > α, Y > β)` and
+/// `F = E[(X − α)_+ (Y − β)_+]
+///    = (c + αβ) L − β ϕ(α) Φ(−(β − cα)/σ) − α ϕ(β) Φ(−(α − cβ)/σ) + σ² φ₂(α, β; c)`,
+/// `σ = √(1 − c²)` (from the truncated bivariate normal moments; `F' = L` by Price's
+/// theorem).
+fn ramp_pair(al: f64, be: f64, corr: &Correlation) -> (f64, f64) {
+    let (c, om, op) = (corr.c, corr.one_minus, corr.one_plus);
+    let l = bivariate::upper_corr(al, be, corr);
+    let s2 = om * op;
+    let sig = s2.sqrt();
+    // β − cα and α − cβ without cancellation near c = ±1
+    let (na, nb) = if c >= 0.0 {
+        ((be - al) + om * al, (al - be) + om * be)
+    } else {
+        ((be + al) - op * al, (al + be) - op * be)
+    };
+    let tail = |num: f64| {
+        if sig > 0.0 {
+            bivariate::normal_cdf(-num / sig)
+        } else if num > 0.0 {
+            0.0
+        } else if num < 0.0 {
+            1.0
+        } else {
+            0.5
+        }
+    };
+    let dens = if sig > 0.0 {
+        sig * bivariate::density(al, be, corr) * sig
+    } else {
+        0.0
+    };
+    let f = (c + al * be) * l
+        - be * bivariate::normal_pdf(al) * tail(na)
+        - al * bivariate::normal_pdf(be) * tail(nb)
+        + dens;
+    (l, f)
+}
+
+/// A continuous piecewise-linear `φ(x) = a + b x + Σ_i d_i (x − t_i)_+`, with its even and
+/// odd parts (for `ψ(1) ± ψ(−1) = 2 E[φ_{e,o}(√q Z)²]`).
+///
+/// With `u, v` centred Gaussian (variances `q₁, q₂`, covariance `s`), `α_i = t_i/√q₁`,
+/// `β_j = t_j/√q₂`, `L_ij = P(X > α_i, Y > β_j)` and `F_ij = E[(X − α_i)_+ (Y − β_j)_+]`
+/// (standard normal `X, Y` with correlation `c`; closed form in `ramp_pair`):
+///
+/// ```text
+/// E[φ(u)φ(v)]   = a² + b² s + a Σ_j d_j (√q₁ R(α_j) + √q₂ R(β_j)) + b s Σ_j d_j (Φ(−α_j) + Φ(−β_j))
+///                 + √(q₁q₂) Σ_ij d_i d_j F_ij,            R(α) = ϕ(α) − αΦ(−α),
+/// E[φ'(u)φ'(v)] = b² + b Σ_j d_j (Φ(−α_j) + Φ(−β_j)) + Σ_ij d_i d_j L_ij.
+/// ```
+///
+/// At equal variances `q`, `dψ/dc = q ψ̇` and `dψ̇/dc = G(c) = Σ_ij d_i d_j φ₂(a_i, a_j; c)`
+/// (`a_i = t_i/√q`, Price's theorem), a sum of bivariate normal densities.
+#[derive(Debug, Clone)]
+pub struct PlDual {
+    pl: PiecewiseLinear,
+    a: f64,
+    b: f64,
+    t: Vec<f64>,
+    d: Vec<f64>,
+    even: PiecewiseLinear,
+    odd: PiecewiseLinear,
+}
+
+/// `(φ(x) ± φ(−x))/2` as a piecewise-linear function.
+fn symmetrized(pl: &PiecewiseLinear, sign: f64) -> Result<PiecewiseLinear> {
+    let mut kinks: Vec<f64> = pl.kinks.iter().flat_map(|&t| [t, -t]).collect();
+    kinks.sort_by(|x, y| x.total_cmp(y));
+    kinks.dedup();
+    let m = kinks.len();
+    let mut intercepts = Vec::with_capacity(m + 1);
+    let mut slopes = Vec::with_capacity(m + 1);
+    for j in 0..=m {
+        let x = if m == 0 {
+            0.5
+        } else if j == 0 {
+            kinks[0] - 1.0
+        } else if j == m {
+            kinks[m - 1] + 1.0
+        } else {
+            0.5 * (kinks[j - 1] + kinks[j])
+        };
+        let slope = 0.5 * (pl.eval_derivative(x) - sign * pl.eval_derivative(-x));
+        let value = 0.5 * (pl.eval(x) + sign * pl.eval(-x));
+        slopes.push(slope);
+        intercepts.push(value - slope * x);
+    }
+    PiecewiseLinear::new(kinks, intercepts, slopes)
+}
+
+impl PlDual {
+    /// `None` if `φ` jumps somewhere (then only the generic Hermite path applies).
+    pub(crate) fn new(pl: &PiecewiseLinear) -> Result<Option<PlDual>> {
+        pl.validate()?;
+        if !pl.is_continuous() {
+            return Ok(None);
+        }
+        let mut t = Vec::new();
+        let mut d = Vec::new();
+        for (i, &k) in pl.kinks.iter().enumerate() {
+            let di = pl.slopes[i + 1] - pl.slopes[i];
+            if di != 0.0 {
+                t.push(k);
+                d.push(di);
+            }
+        }
+        Ok(Some(PlDual {
+            a: pl.intercepts[0],
+            b: pl.slopes[0],
+            t,
+            d,
+            even: symmetrized(pl, 1.0)?,
+            odd: symmetrized(pl, -1.0)?,
+            pl: pl.clone(),
+        }))
+    }
+
+    /// `(E[φ(u)φ(v)], E[φ'(u)φ'(v)])` for standard deviations `s1, s2 > 0` and correlation.
+    fn duals(&self, s1: f64, s2: f64, corr: &Correlation) -> (f64, f64) {
+        let cov = s1 * s2 * corr.c;
+        let (a, b) = (self.a, self.b);
+        let mut psi = a * a + b * b * cov;
+        let mut dot = b * b;
+        for (&tj, &dj) in self.t.iter().zip(&self.d) {
+            let (al, be) = (tj / s1, tj / s2);
+            let tails = bivariate::normal_cdf(-al) + bivariate::normal_cdf(-be);
+            psi += a * dj * (s1 * ramp_mean(al) + s2 * ramp_mean(be)) + b * cov * dj * tails;
+            dot += b * dj * tails;
+        }
+        for (&ti, &di) in self.t.iter().zip(&self.d) {
+            for (&tj, &dj) in self.t.iter().zip(&self.d) {
+                let (l, f) = ramp_pair(ti / s1, tj / s2, corr);
+                psi += di * dj * s1 * s2 * f;
+                dot += di * dj * l;
+            }
+        }
+        (psi, dot)
+    }
+
+    /// General variances (a variance may be 0: that variable is 0 a.s.).
+    fn general(&self, cov: f64, q1: f64, q2: f64, derivative: bool) -> Result<f64> {
+        let corr = Correlation::from_covariance(cov, q1, q2)?;
+        if q1 == 0.0 || q2 == 0.0 {
+            // E[φ(0) φ(v)] = φ(0) E[φ(v)], E[φ'(0) φ'(v)] = φ'(0) E[φ'(v)]
+            let s = q1.max(q2).sqrt();
+            let (mut m, mut md) = (self.a, self.b);
+            for (&tj, &dj) in self.t.iter().zip(&self.d) {
+                if s > 0.0 {
+                    m += dj * s * ramp_mean(tj / s);
+                    md += dj * bivariate::normal_cdf(-tj / s);
+                } else {
+                    m += dj * (-tj).max(0.0);
+                    md += if tj < 0.0 { dj } else { 0.0 };
+                }
+            }
+            return Ok(if derivative {
+                self.pl.eval_derivative(0.0) * md
+            } else {
+                self.pl.eval(0.0) * m
+            });
+        }
+        let (p, d) = self.duals(q1.sqrt(), q2.sqrt(), &corr);
+        Ok(if derivative { d } else { p })
+    }
+
+    fn layer(&self, q: f64) -> Result<PlLayer> {
+        check_q_positive(q)?;
+        let s = q.sqrt();
+        let al: Vec<f64> = self.t.iter().map(|t| t / s).collect();
+        Ok(PlLayer {
+            psi_one: self.pl.second_moment(q),
+            even2: self.even.second_moment(q),
+            odd2: self.odd.second_moment(q),
+            dual: self.clone(),
+            q,
+            s,
+            al,
+        })
+    }
+}
+
+/// Gauss–Legendre rule of order 20 on `[−1, 1]` (computed once).
+fn gl20() -> &'static (Vec<f64>, Vec<f64>) {
+    static R: std::sync::OnceLock<(Vec<f64>, Vec<f64>)> = std::sync::OnceLock::new();
+    R.get_or_init(|| crate::quadrature::gauss_legendre(20))
+}
+
+/// Prepared exact evaluator of a continuous piecewise-linear dual at variance `q`.
+#[derive(Debug, Clone)]
+pub(crate) struct PlLayer {
+    dual: PlDual,
+    q: f64,
+    s: f64,
+    /// Standardized kinks `a_i = t_i/√q`.
+    al: Vec<f64>,
+    psi_one: f64,
+    /// `E[φ_e(√qZ)²]`, `E[φ_o(√qZ)²]`.
+    even2: f64,
+    odd2: f64,
+}
+
+impl PlLayer {
+    /// `G(t) = dψ̇/dc = Σ_ij d_i d_j φ₂(a_i, a_j; t)` with `1 − t = om`, `1 + t = op`.
+    fn g(&self, om: f64, op: f64) -> f64 {
+        let corr = Correlation {
+            c: if om <= op { 1.0 - om } else { op - 1.0 },
+            one_minus: om,
+            one_plus: op,
+        };
+        let mut g = 0.0;
+        for (i, (&ai, &di)) in self.al.iter().zip(&self.dual.d).enumerate() {
+            g += di * di * bivariate::density(ai, ai, &corr);
+            for (&aj, &dj) in self.al[i + 1..].iter().zip(&self.dual.d[i + 1..]) {
+                g += 2.0 * di * dj * bivariate::density(ai, aj, &corr);
+            }
+        }
+        g
+    }
+
+    /// `∫ (1 ∓ t) G(t) dt` over `1 ∓ t ∈ [0, e]` (`upper`: next to `t = 1`), by
+    /// `1 ∓ t = u²`: `∫_0^{√e} 2u³ G du` (smooth), 4 panels of 20-point Gauss–Legendre.
+    fn end_integral(&self, e: f64, upper: bool) -> f64 {
+        let (x, w) = gl20();
+        let top = e.max(0.0).sqrt();
+        let panels = 4;
+        let h = top / panels as f64;
+        let mut total = 0.0;
+        for p in 0..panels {
+            let (lo, hi) = (p as f64 * h, (p + 1) as f64 * h);
+            for (&xi, &wi) in x.iter().zip(w) {
+                let u = 0.5 * (hi - lo) * xi + 0.5 * (hi + lo);
+                let u2 = u * u;
+                let g = if upper {
+                    self.g(u2, 2.0 - u2)
+                } else {
+                    self.g(2.0 - u2, u2)
+                };
+                total += 0.5 * (hi - lo) * wi * 2.0 * u2 * u * g;
+            }
+        }
+        total
+    }
+}
+
+impl LayerDual for PlLayer {
+    fn q(&self) -> f64 {
+        self.q
+    }
+
+    fn eval(&self, c: Correlation) -> Result<DualValue> {
+        let (psi, psi_dot) = self.dual.duals(self.s, self.s, &c);
+        let q = self.q;
+        let (gap, plus) = if c.c >= 0.5 {
+            // ψ(1) − ψ(c) = q [(1 − c) ψ̇(c) + ∫_c^1 (1 − t) G(t) dt]
+            let gap = q * (c.one_minus * psi_dot + self.end_integral(c.one_minus, true));
+            (gap, self.psi_one + psi)
+        } else if c.c <= -0.5 {
+            // ψ(c) − ψ(−1) = q [(1 + c) ψ̇(c) − ∫_{−1}^c (1 + t) G(t) dt]
+            let dm = q * (c.one_plus * psi_dot - self.end_integral(c.one_plus, false));
+            (2.0 * self.odd2 - dm, 2.0 * self.even2 + dm)
+        } else {
+            (self.psi_one - psi, self.psi_one + psi)
+        };
+        Ok(DualValue {
+            psi,
+            psi_dot,
+            psi_gap: gap.max(0.0),
+            psi_plus: plus.max(0.0),
+            error: 0.0,
+            error_dot: 0.0,
+        })
+    }
+}
+
+/// `e^{−x} ρ^k L_k^{(−1/2)}(x)`, `k < n` (generalized Laguerre, three-term recurrence
+/// `(k+1) L_{k+1} = (2k + ½ − x) L_k − (k − ½) L_{k−1}`), the Taylor coefficients of
+/// `(1 − ρy)^{−1/2} exp(−x/(1 − ρy))`. With `stop_early`, stops once past the turning point
+/// (`k > 2x + 40`) when two consecutive values are below `1e-30` of the largest.
+fn laguerre_series(x: f64, rho: f64, n: usize, stop_early: bool) -> Vec<f64> {
+    let mut v = Vec::with_capacity(n.min(4096));
+    if n == 0 {
+        return v;
+    }
+    let e0 = (-x).exp();
+    v.push(e0);
+    if n == 1 {
+        return v;
+    }
+    v.push(e0 * rho * (0.5 - x));
+    let mut big = v[0].abs().max(v[1].abs());
+    for k in 1..n - 1 {
+        let kf = k as f64;
+        let next = rho * ((2.0 * kf + 0.5 - x) * v[k] - rho * (kf - 0.5) * v[k - 1]) / (kf + 1.0);
+        v.push(next);
+        big = big.max(next.abs());
+        if stop_early && kf > 2.0 * x + 40.0 && next.abs() + v[k].abs() <= 1e-30 * big {
+            break;
+        }
+    }
+    v
+}
+
+impl PlDual {
+    /// Exact composition `ψ_q(c(ρ))`, `ψ̇_q(c(ρ))` for `c_0 > 1/2` by re-expanding about
+    /// `c_0` from `ψ̇'' = G` (see [`laguerre_series`]): with `1 − c = (1 − c_0)(1 − σ ỹ)`,
+    /// `1 + c = (1 + c_0)(1 + r ỹ)`, `ỹ = (c − c_0)/p`,
+    ///
+    /// ```text
+    /// φ₂(a, b; c) = (1/2π) (1−c)^{−1/2} e^{−κ'/(1−c)} · (1+c)^{−1/2} e^{−λ'/(1+c)},
+    ///               κ' = (a−b)²/4, λ' = (a+b)²/4,
+    /// ```
+    ///
+    /// each factor a Laguerre generating function in `ỹ`; `G̃ = Σ_ij d_i d_j φ̃₂`, then
+    /// `ψ̇̃_{j+1} = p G̃_j/(j+1)`, `ψ̃_{j+1} = q p ψ̇̃_j/(j+1)` (all `≥ 0`), composed with
+    /// `z̃ = (c − c_0)/p`. Only `J + 1 = P/d + 1` coefficients are needed, whatever `c_0`.
+    /// `None` (use the generic path) for `c_0 ≤ 1/2` or when the pairs cancel too much
+    /// (kinks much closer than `√q`).
+    fn compose(
+        &self,
+        layer: &PlLayer,
+        c: &[f64],
+        one_minus_c0: Option<f64>,
+        derivative: bool,
+        cancel: Cancel,
+    ) -> Result<Option<Composition>> {
+        let n = c.len();
+        let inner = inner_info(c)?;
+        let c0 = inner.c0;
+        if n == 0 || inner.d == usize::MAX || c0 <= 0.5 {
+            return Ok(None);
+        }
+        // 1 − c0 as given (accurate) if it is consistent with c0, else from c0
+        let om0 = match one_minus_c0 {
+            Some(om) if om > 0.0 && (om - (1.0 - c0)).abs() <= 1e-12 => om,
+            _ => 1.0 - c0,
+        };
+        let p = inner.p.max(om0);
+        if om0 <= 0.0 || p <= 0.0 {
+            return Ok(None);
+        }
+        let q = layer.q;
+        let jmax = (n - 1) / inner.d;
+        let glen = jmax.max(1);
+        let op0 = 2.0 - om0;
+        let sig = p / om0;
+        let r = p / op0;
+        let pref = 1.0 / (TWO_PI * (om0 * op0).sqrt());
+        let check_len = glen.min(256);
+        let mut g = vec![0.0f64; glen];
+        let mut gabs = vec![0.0f64; check_len];
+        let al = &layer.al;
+        let d = &self.d;
+        for i in 0..al.len() {
+            for j in i..al.len() {
+                series::check(cancel)?;
+                let wgt = d[i] * d[j] * if i == j { 1.0 } else { 2.0 } * pref;
+                let kap = (al[i] - al[j]).powi(2) / (4.0 * om0);
+                let lam = (al[i] + al[j]).powi(2) / (4.0 * op0);
+                if kap > 120.0 || lam > 700.0 {
+                    continue;
+                }
+                let a = laguerre_series(kap, sig, glen, false);
+                let b = laguerre_series(lam, -r, glen, true);
+                let prod = series::mul(&a, &b, glen);
+                for (gk, pk) in g.iter_mut().zip(&prod) {
+                    *gk += wgt * pk;
+                }
+                let aa: Vec<f64> = a[..check_len].iter().map(|v| v.abs()).collect();
+                let ba: Vec<f64> = b[..b.len().min(check_len)]
+                    .iter()
+                    .map(|v| v.abs())
+                    .collect();
+                let pa = series::mul_naive(&aa, &ba, check_len);
+                for (gk, pk) in gabs.iter_mut().zip(&pa) {
+                    *gk += wgt.abs() * pk;
+                }
+            }
+        }
+        // cancellation guard (relative accuracy of the low coefficients)
+        for k in 0..check_len {
+            if g[k].is_nan() || g[k] <= 0.0 || gabs[k] > 1e3 * g[k] {
+                return Ok(None);
+            }
+        }
+        series::clamp_nonneg(&mut g);
+        let v0 = layer.eval(Correlation::from_complements(om0, op0))?;
+        let mut td = vec![0.0f64; jmax + 1];
+        td[0] = v0.psi_dot;
+        for jj in 1..=jmax {
+            td[jj] = p * g[jj - 1] / jj as f64;
+        }
+        let mut tv = vec![0.0f64; jmax + 1];
+        tv[0] = v0.psi;
+        for jj in 1..=jmax {
+            tv[jj] = q * p * td[jj - 1] / jj as f64;
+        }
+        let zt: Vec<f64> = c
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i == 0 { 0.0 } else { v / p })
+            .collect();
+        let outs = if derivative {
+            series::compose_many(&[&tv, &td], &zt, n, cancel)?
+        } else {
+            series::compose_many(&[&tv], &zt, n, cancel)?
+        };
+        let mut outs = outs.into_iter();
+        let mut value = outs.next().unwrap_or_default();
+        series::clamp_nonneg(&mut value);
+        let deriv = outs.next().map(|mut v| {
+            series::clamp_nonneg(&mut v);
+            v
+        });
+        Ok(Some(Composition {
+            value,
+            derivative: deriv,
+            value_error: 0.0,
+            derivative_error: 0.0,
+        }))
+    }
+}
+
+/// The piecewise-linear form of hard-tanh / ReLU6.
+fn closed_piecewise(cf: &ClosedForm) -> Option<PiecewiseLinear> {
+    match cf {
+        ClosedForm::HardTanh => Some(PiecewiseLinear {
+            kinks: vec![-1.0, 1.0],
+            intercepts: vec![-1.0, 0.0, 1.0],
+            slopes: vec![0.0, 1.0, 0.0],
+        }),
+        ClosedForm::Relu6 => Some(PiecewiseLinear {
+            kinks: vec![0.0, 6.0],
+            intercepts: vec![0.0, 0.0, 6.0],
+            slopes: vec![0.0, 1.0, 0.0],
+        }),
+        _ => None,
+    }
+}
+
+/// Composition for a continuous piecewise-linear dual: exact re-expansion where it applies,
+/// else the generic Hermite path of `src`.
+fn compose_piecewise(
+    pd: &PlDual,
+    src: &dyn HermiteSource,
+    q: f64,
+    c: &[f64],
+    one_minus_c0: Option<f64>,
+    derivative: bool,
+    cancel: Cancel,
+) -> Result<Composition> {
+    check_q_positive(q)?;
+    if c.is_empty() {
+        return compose_hermite(src, q, c, derivative, cancel);
+    }
+    let layer = pd.layer(q)?;
+    let inner = inner_info(c)?;
+    if inner.d == usize::MAX || 1.0 - inner.c0 <= 0.0 {
+        return constant_composition(&layer, inner.c0, c.len(), derivative);
+    }
+    match pd.compose(&layer, c, one_minus_c0, derivative, cancel)? {
+        Some(comp) => Ok(comp),
+        None => compose_hermite(src, q, c, derivative, cancel),
+    }
+}
+
+impl HermiteSource for PiecewiseLinear {
+    fn name(&self) -> String {
+        format!("piecewise_linear({} kinks)", self.kinks.len())
+    }
+    fn coefficients(&self, degree: usize, q: f64) -> Result<HermiteCoefficients> {
+        PiecewiseLinear::coefficients(self, degree, q)
+    }
+    fn second_moment(&self, q: f64) -> Result<f64> {
+        self.validate()?;
+        check_q_positive(q)?;
+        Ok(PiecewiseLinear::second_moment(self, q))
+    }
+    fn derivative_second_moment(&self, q: f64) -> Result<f64> {
+        PiecewiseLinear::derivative_second_moment(self, q)
+    }
+    fn exact(&self) -> bool {
+        true
+    }
+}
+
+/// Any [`PiecewiseLinear`] activation: exact closed-form duals (bivariate normal
+/// orthant probabilities, see [`PlDual`]) and exact series compositions when it is
+/// continuous; the generic Hermite path (NNGP only: `E[φ'²] = ∞`) when it jumps.
+impl Dual for PiecewiseLinear {
+    fn name(&self) -> String {
+        HermiteSource::name(self)
+    }
+    fn psi_one(&self, q: f64) -> Result<f64> {
+        HermiteSource::second_moment(self, q)
+    }
+    fn psi_dot_one(&self, q: f64) -> Result<f64> {
+        PiecewiseLinear::derivative_second_moment(self, q)
+    }
+    fn psi(&self, cov: f64, q1: f64, q2: f64) -> Result<f64> {
+        match PlDual::new(self)? {
+            Some(pd) => pd.general(cov, q1, q2, false),
+            None => hermite_psi_general(self, cov, q1, q2, false),
+        }
+    }
+    fn psi_dot(&self, cov: f64, q1: f64, q2: f64) -> Result<f64> {
+        match PlDual::new(self)? {
+            Some(pd) => pd.general(cov, q1, q2, true),
+            None => {
+                PiecewiseLinear::derivative_second_moment(self, 1.0)?;
+                hermite_psi_general(self, cov, q1, q2, true)
+            }
+        }
+    }
+    fn layer(&self, q: f64) -> Result<Box<dyn LayerDual>> {
+        match PlDual::new(self)? {
+            Some(pd) => Ok(Box::new(pd.layer(q)?)),
+            None => Ok(Box::new(hermite_layer(self, q)?)),
+        }
+    }
+    fn compose(&self, q: f64, c: &[f64], derivative: bool, cancel: Cancel) -> Result<Composition> {
+        match PlDual::new(self)? {
+            Some(pd) => compose_piecewise(&pd, self, q, c, None, derivative, cancel),
+            None => compose_hermite(self, q, c, derivative, cancel),
+        }
+    }
+    fn compose_with_complement(
+        &self,
+        q: f64,
+        c: &[f64],
+        one_minus_c0: f64,
+        derivative: bool,
+        cancel: Cancel,
+    ) -> Result<Composition> {
+        match PlDual::new(self)? {
+            Some(pd) => compose_piecewise(&pd, self, q, c, Some(one_minus_c0), derivative, cancel),
+            None => compose_hermite(self, q, c, derivative, cancel),
+        }
+    }
+    fn uses_complement(&self) -> bool {
+        self.is_continuous()
+    }
 }
 
 #[cfg(test)]
@@ -988,6 +1591,252 @@ mod tests {
                             c[0],
                             cd[p],
                             gd[p]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- continuous piecewise-linear activations (exact duals) ----
+
+    fn pl_cases() -> Vec<(String, PiecewiseLinear)> {
+        vec![
+            (
+                "hardtanh".into(),
+                closed_piecewise(&ClosedForm::HardTanh).unwrap(),
+            ),
+            (
+                "relu6".into(),
+                closed_piecewise(&ClosedForm::Relu6).unwrap(),
+            ),
+            (
+                "three-kink".into(),
+                // continuous: pieces meet at -1.3, 0.4, 2.0
+                PiecewiseLinear::new(
+                    vec![-1.3, 0.4, 2.0],
+                    vec![0.5 + 0.1 * -1.3 - 2.0 * -1.3, 0.0, 0.0, 0.0],
+                    vec![0.1, 2.0, -0.7, 0.25],
+                )
+                .map(|p| {
+                    // fix intercepts for continuity from the left piece
+                    let mut p = p;
+                    p.intercepts[0] = 0.5;
+                    for i in 0..3 {
+                        let t = p.kinks[i];
+                        let v = p.intercepts[i] + p.slopes[i] * t;
+                        p.intercepts[i + 1] = v - p.slopes[i + 1] * t;
+                    }
+                    p
+                })
+                .unwrap(),
+            ),
+        ]
+    }
+
+    /// Independent reference: `E[φ(u)φ(v)] = ∫ ϕ(x) φ(s₁x) E[φ(v) | x] dx`, with the
+    /// conditional Gaussian mean of the ramps in closed form (univariate), integrated by
+    /// composite Gauss–Legendre split at the kinks. Same for `φ'`.
+    fn conditional_reference(pl: &PiecewiseLinear, q1: f64, q2: f64, c: f64) -> (f64, f64) {
+        let (s1, s2) = (q1.sqrt(), q2.sqrt());
+        let sv = s2 * ((1.0 - c) * (1.0 + c)).max(0.0).sqrt();
+        let (a, b) = (pl.intercepts[0], pl.slopes[0]);
+        let ramps: Vec<(f64, f64)> = (0..pl.kinks.len())
+            .map(|i| (pl.kinks[i], pl.slopes[i + 1] - pl.slopes[i]))
+            .collect();
+        let cond = |x: f64| -> (f64, f64) {
+            let mu = s2 * c * x;
+            if sv == 0.0 {
+                return (pl.eval(mu), pl.eval_derivative(mu));
+            }
+            let mut m = a + b * mu;
+            let mut md = b;
+            for &(t, d) in &ramps {
+                let z = (t - mu) / sv;
+                let tail = 0.5 * libm::erfc(z / std::f64::consts::SQRT_2);
+                let pdf = (-0.5 * z * z).exp() / (2.0 * PI).sqrt();
+                m += d * sv * (pdf - z * tail);
+                md += d * tail;
+            }
+            (m, md)
+        };
+        let (gx, gw) = crate::quadrature::gauss_legendre(30);
+        let mut brk: Vec<f64> = pl.kinks.iter().map(|t| t / s1).collect();
+        // where the conditional mean of v crosses a kink (a transition of width sv/(s2|c|))
+        if c != 0.0 {
+            let wdt = sv / (s2 * c.abs());
+            for t in &pl.kinks {
+                let x0 = t / (s2 * c);
+                brk.push(x0);
+                if sv == 0.0 {
+                    continue;
+                }
+                for f in [1.0, 3.0, 10.0, 30.0, 100.0, 300.0] {
+                    brk.push(x0 - f * wdt);
+                    brk.push(x0 + f * wdt);
+                }
+            }
+        }
+        brk.push(-14.0);
+        brk.push(14.0);
+        brk.retain(|v| v.abs() <= 14.0);
+        brk.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        brk.dedup();
+        let (mut v, mut d) = (0.0, 0.0);
+        for wnd in brk.windows(2) {
+            let m = ((wnd[1] - wnd[0]) / 0.25).ceil().max(1.0) as usize;
+            for piece in 0..m {
+                let lo = wnd[0] + (wnd[1] - wnd[0]) * piece as f64 / m as f64;
+                let hi = wnd[0] + (wnd[1] - wnd[0]) * (piece + 1) as f64 / m as f64;
+                for (&xi, &wi) in gx.iter().zip(&gw) {
+                    let x = 0.5 * (hi - lo) * xi + 0.5 * (hi + lo);
+                    let wt = 0.5 * (hi - lo) * wi * (-0.5 * x * x).exp() / (2.0 * PI).sqrt();
+                    let (m, md) = cond(x);
+                    v += wt * pl.eval(s1 * x) * m;
+                    d += wt * pl.eval_derivative(s1 * x) * md;
+                }
+            }
+        }
+        (v, d)
+    }
+
+    #[test]
+    fn piecewise_linear_duals_match_conditional_quadrature() {
+        let mut worst = 0.0f64;
+        for (name, pl) in pl_cases() {
+            assert!(pl.is_continuous(), "{name}");
+            for &(q1, q2) in &[(1.0, 1.0), (0.5, 2.0), (3.0, 3.0), (0.2, 0.2)] {
+                let scale = pl.second_moment(q1).sqrt() * pl.second_moment(q2).sqrt();
+                for &c in &[
+                    -1.0, -0.999999, -0.97, -0.6, -0.1, 0.0, 0.35, 0.8, 0.95, 0.999999, 1.0,
+                ] {
+                    let s = c * (q1 * q2).sqrt();
+                    // the reference at the correlation the implementation sees (ψ̇ has a
+                    // square-root sensitivity at c = ±1)
+                    let cc = Correlation::from_covariance(s, q1, q2).unwrap().c;
+                    let (rv, rd) = conditional_reference(&pl, q1, q2, cc);
+                    let v = Dual::psi(&pl, s, q1, q2).unwrap();
+                    let d = Dual::psi_dot(&pl, s, q1, q2).unwrap();
+                    worst = worst.max((v - rv).abs() / scale).max((d - rd).abs());
+                    assert!(
+                        (v - rv).abs() <= 1e-13 * scale,
+                        "{name} q=({q1},{q2}) c={c}: psi {v} vs {rv}"
+                    );
+                    assert!(
+                        (d - rd).abs() <= 1e-13,
+                        "{name} q=({q1},{q2}) c={c}: psi_dot {d} vs {rd}"
+                    );
+                }
+            }
+            // closed forms agree with the Hermite series where it converges fast
+            for &c in &[-0.7, 0.2, 0.6] {
+                let (q1, q2) = (1.3, 0.6);
+                let a = pl.coefficients(4000, q1).unwrap().mu;
+                let b = pl.coefficients(4000, q2).unwrap().mu;
+                let hv: f64 = (0..=4000).rev().fold(0.0, |acc, k| acc * c + a[k] * b[k]);
+                let v = Dual::psi(&pl, c * (q1 * q2).sqrt(), q1, q2).unwrap();
+                assert!((v - hv).abs() < 1e-12, "{name} c={c}: {v} vs Hermite {hv}");
+            }
+        }
+        eprintln!("worst {worst:e}");
+    }
+
+    #[test]
+    fn piecewise_linear_layer_complements() {
+        for (name, pl) in pl_cases() {
+            for &q in &[1.0, 0.4, 4.0] {
+                let layer = Dual::layer(&pl, q).unwrap();
+                let one = pl.second_moment(q);
+                let dd1 = pl.derivative_second_moment(q).unwrap();
+                for &c in &[
+                    -1.0, -0.99, -0.7, -0.5, -0.3, 0.0, 0.4, 0.5, 0.75, 0.99, 1.0,
+                ] {
+                    let v = layer.eval(Correlation::new(c).unwrap()).unwrap();
+                    let tol = 2e-14 * one.max(1.0);
+                    assert!(
+                        (v.psi_gap - (one - v.psi)).abs() <= tol,
+                        "{name} q={q} c={c}: gap {} vs {}",
+                        v.psi_gap,
+                        one - v.psi
+                    );
+                    assert!(
+                        (v.psi_plus - (one + v.psi)).abs() <= tol,
+                        "{name} q={q} c={c}: plus {} vs {}",
+                        v.psi_plus,
+                        one + v.psi
+                    );
+                }
+                let v1 = layer.eval(Correlation::new(1.0).unwrap()).unwrap();
+                assert!((v1.psi - one).abs() <= 1e-14 * one.max(1.0));
+                assert!((v1.psi_dot - dd1).abs() <= 1e-14);
+                // next to the diagonal the gap keeps its relative accuracy:
+                // gap(1 − δ) = q ∫_{1−δ}^1 ψ̇ = q δ ψ̇(1) − O(δ^{3/2})
+                for &delta in &[1e-6, 1e-10, 1e-14] {
+                    let v = layer
+                        .eval(Correlation::from_complements(delta, 2.0 - delta))
+                        .unwrap();
+                    let first = q * delta * dd1;
+                    assert!(
+                        ((v.psi_gap - first) / first).abs() < 3.0 * delta.sqrt(),
+                        "{name} q={q} δ={delta}: {} vs {first}",
+                        v.psi_gap
+                    );
+                    // and matches q ∫ ψ̇ by quadrature of the closed form
+                    let (gx, gw) = crate::quadrature::gauss_legendre(40);
+                    let mut integ = 0.0;
+                    for (&x, &w) in gx.iter().zip(&gw) {
+                        // t = 1 − u², u ∈ [0, √δ]
+                        let u = 0.5 * delta.sqrt() * (x + 1.0);
+                        let corr = Correlation::from_complements(u * u, 2.0 - u * u);
+                        let dv = layer.eval(corr).unwrap().psi_dot;
+                        integ += 0.5 * delta.sqrt() * w * 2.0 * u * dv;
+                    }
+                    assert!(
+                        ((v.psi_gap - q * integ) / (q * integ)).abs() < 1e-12,
+                        "{name} q={q} δ={delta}: {} vs {}",
+                        v.psi_gap,
+                        q * integ
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn piecewise_linear_reexpansion_matches_exact_hermite_taylor_shift() {
+        // one layer, c = c0 + (1 − c0) ρ^k-like inner series: the exact re-expansion about c0
+        // against the Taylor shift of the exact Hermite coefficients with K large enough
+        let n = 121;
+        for (name, pl) in pl_cases() {
+            for &q in &[1.0, 2.0] {
+                for &c0 in &[0.6, 0.9, 0.99] {
+                    let p = 1.0 - c0;
+                    let mut c = vec![0.0; n];
+                    c[0] = c0;
+                    c[1] = 0.5 * p;
+                    c[3] = 0.3 * p;
+                    c[7] = 0.2 * p;
+                    let exact = Dual::compose(&pl, q, &c, true, &never_cancel).unwrap();
+                    let generic = compose_hermite(&pl, q, &c, true, &never_cancel).unwrap();
+                    assert!(
+                        generic.value_error < 1e-13 && generic.derivative_error < 1e-12,
+                        "{name}: generic bound {} {}",
+                        generic.value_error,
+                        generic.derivative_error
+                    );
+                    let ed = exact.derivative.as_ref().unwrap();
+                    let gd = generic.derivative.as_ref().unwrap();
+                    for k in 0..n {
+                        let (a, b) = (exact.value[k], generic.value[k]);
+                        assert!(
+                            (a - b).abs() <= 1e-11 * b.abs() + 1e-300,
+                            "{name} q={q} c0={c0} k={k}: {a} vs {b}"
+                        );
+                        assert!(
+                            (ed[k] - gd[k]).abs() <= 1e-11 * gd[k].abs() + 1e-300,
+                            "{name} q={q} c0={c0} k={k}: d {} vs {}",
+                            ed[k],
+                            gd[k]
                         );
                     }
                 }

@@ -113,6 +113,11 @@ const MEMORY_FRACTION: f64 = 0.9;
 const PANEL: usize = 128;
 /// Rows per tile of a dense Gram (a multiple of `PANEL`).
 const ROW_CHUNK: usize = 256;
+/// [`GramOperator`]'s `apply` splits the tiles into at most this many groups (each with its own
+/// `n×b` accumulator), ...
+const MAX_GROUPS: usize = 16;
+/// ... and at most as many as fit in this many bytes of accumulators.
+const GROUP_MEMORY: usize = 256 << 20;
 /// Default tile size of [`GramOperator`].
 pub const OPERATOR_TILE: usize = 256;
 
@@ -436,11 +441,19 @@ impl GramKernel {
         self.error_bound
     }
 
-    /// `K(ρ)` for one correlation (`|ρ| ≤ 1`; round-off beyond is clamped).
+    /// `K(ρ)` for one correlation (`|ρ| ≤ 1`; round-off up to `1e-12` beyond is clamped,
+    /// more is an `InvalidArgument` error, NaN a `NonFinite` one). Near `ρ = ±1`
+    /// the result is only as accurate as `ρ` itself (the Gram functions use the half-chord
+    /// there, see the module docs).
     pub fn value(&self, rho: f64) -> Result<f64> {
         if !rho.is_finite() {
             return Err(NtkError::NonFinite(format!(
                 "the input correlation must be finite, got {rho}"
+            )));
+        }
+        if rho.abs() > 1.0 + 1e-12 {
+            return Err(NtkError::InvalidArgument(format!(
+                "the input correlation must lie in [-1, 1], got {rho}"
             )));
         }
         let r = rho.clamp(-1.0, 1.0);
@@ -833,7 +846,8 @@ fn check_shapes(x: MatRef<'_, f64>, y: Option<MatRef<'_, f64>>) -> Result<(usize
     }
 }
 
-/// [`gram_as`] with a prepared [`GramKernel`] (e.g. to reuse its surrogate).
+/// [`gram_as`] with a prepared [`GramKernel`] (e.g. to reuse its surrogate): checks the
+/// memory, allocates the `n×m` result and calls [`gram_into`].
 pub fn gram_with<T: GramScalar>(
     kernel: &GramKernel,
     x: MatRef<'_, f64>,
@@ -843,17 +857,80 @@ pub fn gram_with<T: GramScalar>(
 ) -> Result<Mat<T>> {
     let (n, m) = check_shapes(x, y)?;
     check_gram_fits(n, m, x.ncols(), T::BYTES)?;
+    // validate before allocating the result
     let xs = points(x, "X")?;
-    let ys = match y {
-        Some(y) => Some(points(y, "Y")?),
-        None => None,
-    };
+    let ys = y.map(|y| points(y, "Y")).transpose()?;
     check(cancel)?;
     let mut out = alloc::<T>(n, m)?;
+    fill(kernel, x, y, &xs, ys.as_ref(), out.as_mut(), par, cancel)?;
+    Ok(out)
+}
+
+/// Writes the Gram matrix `K(⟨x_i, y_j⟩)` (`Y = X` if `y` is `None`) into caller-provided
+/// storage `out` (`n×m`, any strides: column-major, row-major — e.g. a C-ordered NumPy
+/// array viewed through faer — or general), without allocating anything of size `n×m`.
+///
+/// Every entry of `out` is overwritten; nothing is read from it, so it may come from a
+/// lazily zeroed allocation (`calloc`, `numpy.zeros`), which then gets its pages touched in
+/// parallel by the workers. For row-major storage the transposed problem `K(Y, X)` is
+/// computed into `outᵀ`, so the tiles stay contiguous. Errors as [`gram`], plus
+/// `InvalidArgument` if `out` has the wrong shape; on error the content of `out` is
+/// unspecified.
+pub fn gram_into<T: GramScalar>(
+    kernel: &GramKernel,
+    x: MatRef<'_, f64>,
+    y: Option<MatRef<'_, f64>>,
+    out: MatMut<'_, T>,
+    par: Par,
+    cancel: Cancel,
+) -> Result<()> {
+    let (n, m) = check_shapes(x, y)?;
+    if out.shape() != (n, m) {
+        return Err(NtkError::InvalidArgument(format!(
+            "the output of a {n}×{m} Gram matrix has shape {}×{}",
+            out.nrows(),
+            out.ncols()
+        )));
+    }
+    let xs = points(x, "X")?;
+    let ys = y.map(|y| points(y, "Y")).transpose()?;
+    check(cancel)?;
+    if out.row_stride() != 1 && out.col_stride() == 1 && n > 1 {
+        // row-major: K(X, Y)ᵀ = K(Y, X), computed into the column-major view outᵀ
+        return match (y, ys.as_ref()) {
+            (Some(y), Some(ys)) => fill(
+                kernel,
+                y,
+                Some(x),
+                ys,
+                Some(&xs),
+                out.transpose_mut(),
+                par,
+                cancel,
+            ),
+            _ => fill(kernel, x, None, &xs, None, out.transpose_mut(), par, cancel),
+        };
+    }
+    fill(kernel, x, y, &xs, ys.as_ref(), out, par, cancel)
+}
+
+/// The tiled computation behind [`gram_with`] and [`gram_into`] (shapes checked).
+#[allow(clippy::too_many_arguments)]
+fn fill<T: GramScalar>(
+    kernel: &GramKernel,
+    x: MatRef<'_, f64>,
+    y: Option<MatRef<'_, f64>>,
+    xs: &Points,
+    ys: Option<&Points>,
+    mut out: MatMut<'_, T>,
+    par: Par,
+    cancel: Cancel,
+) -> Result<()> {
+    let n = x.nrows();
     let symmetric = y.is_none();
     let yr = y.unwrap_or(x);
-    let ysr = ys.as_ref().unwrap_or(&xs);
-    let panels = col_panels(out.as_mut(), PANEL);
+    let ysr = ys.unwrap_or(xs);
+    let panels = col_panels(out.rb_mut(), PANEL);
     run_tasks(panels, par, |(c0, mut panel)| {
         let w = panel.ncols();
         let r_start = if symmetric { c0 } else { 0 };
@@ -873,7 +950,7 @@ pub fn gram_with<T: GramScalar>(
                     1.0,
                     Par::Seq,
                 );
-                kernel.apply_tile(tile, &xs, r0, ysr, c0, symmetric && r0 == c0)
+                kernel.apply_tile(tile, xs, r0, ysr, c0, symmetric && r0 == c0)
             })?;
             if symmetric && r0 == c0 {
                 // mirror the diagonal block (the GEMM need not be bitwise symmetric)
@@ -890,9 +967,9 @@ pub fn gram_with<T: GramScalar>(
     })?;
     if symmetric {
         check(cancel)?;
-        mirror_lower_to_upper(out.as_mut(), PANEL, par)?;
+        mirror_lower_to_upper(out, PANEL, par)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -906,11 +983,18 @@ pub type SharedCancel = Arc<dyn Fn() -> bool + Send + Sync>;
 /// [`SymmetricOperator`]: `apply` recomputes `K` tile by tile and never stores it.
 ///
 /// `Y = K·V` for a block `V ∈ ℝ^{n×b}`: the tiles `K_IJ` (`T×T`, `J ≤ I`) are computed by
-/// a GEMM `X_I X_Jᵀ` and the elementwise kernel (diagonal exactly `K(1)`), then used twice,
-/// `Y_I += K_IJ V_J` and `Y_J += K_IJᵀ V_I` (`I ≠ J`), so the kernel is evaluated once per
-/// pair and the operator is exactly symmetric. Workers keep private `n×b` accumulators,
-/// summed at the end. Memory: `O(n·d + workers·(n·b + T²))` — for `n = 50 000`, `d = 64`,
-/// `b = 8`, about 60 MB.
+/// a GEMM `X_I X_Jᵀ` and the elementwise kernel (diagonal exactly `K(1)`, near-duplicates
+/// through the half-chord as in [`gram`]), then used twice, `Y_I += K_IJ V_J` and
+/// `Y_J += K_IJᵀ V_I` (`I ≠ J`), so the kernel is evaluated once per pair and the operator
+/// is exactly symmetric. The tile rows are split into at most 16 groups of equal work,
+/// handed out dynamically to `par.degree()` workers; each group has its own accumulator and
+/// the accumulators are summed in group order, so the result is the same for any number of
+/// threads. Memory: `O(n·d)` for the points, at most 256 MiB of accumulators
+/// (`groups·n·b` doubles — 51 MB for `n = 50 000`, `b = 8`), and `T²` doubles per worker.
+///
+/// Cost per `apply`: `n²d` flops of GEMM, `n²/2` kernel evaluations (≈ 5 ns each with the
+/// surrogate) and `2n²b` flops for the products, whatever `b` is — so wide blocks are
+/// cheap per vector.
 pub struct GramOperator {
     x: Mat<f64>,
     points: Points,
@@ -1010,115 +1094,139 @@ impl SymmetricOperator for GramOperator {
         let b = v.ncols();
         let t = self.tile;
         let nb = n.div_ceil(t);
-        let tiles: Vec<(usize, usize)> =
-            (0..nb).flat_map(|i| (0..=i).map(move |j| (i, j))).collect();
-        let total = tiles.len();
-        let nw = workers(par).min(total).max(1);
+        let total = nb * (nb + 1) / 2;
+        // Groups of consecutive tile rows with equal numbers of tiles; each group is computed
+        // by one worker, in a fixed order, into its own accumulator (rows 0..end of the
+        // group), and the accumulators are summed in group order: the result does not
+        // depend on the number of threads or on timing, while the groups are still handed
+        // out dynamically (load balance on a busy machine).
+        let per_group_bytes = n.saturating_mul(b.max(1)).saturating_mul(8).max(1);
+        let groups = MAX_GROUPS
+            .min(nb)
+            .min((GROUP_MEMORY / per_group_bytes).max(1))
+            .max(1);
+        let mut bounds = vec![0usize];
+        let mut cum = 0usize;
+        for bi in 0..nb {
+            cum += bi + 1;
+            let g = bounds.len();
+            if g < groups && cum * groups >= g * total {
+                bounds.push(bi + 1);
+            }
+        }
+        if *bounds.last().unwrap_or(&0) != nb {
+            bounds.push(nb);
+        }
+        let ngroups = bounds.len() - 1;
+        let nw = workers(par).min(ngroups).max(1);
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
-        let results: Mutex<Vec<Result<Mat<f64>>>> = Mutex::new(Vec::new());
+        let results: Mutex<Vec<(usize, Result<Mat<f64>>)>> = Mutex::new(Vec::new());
         let x = self.x.as_ref();
         let never = || false;
         let cancel: &(dyn Fn() -> bool + Sync) = match &self.cancel {
             Some(c) => c.as_ref(),
             None => &never,
         };
-        let work = || -> Result<Mat<f64>> {
-            let mut acc = Mat::<f64>::zeros(n, b);
+        let group = |g: usize| -> Result<Mat<f64>> {
+            let rows = (bounds[g + 1] * t).min(n);
+            let mut acc = Mat::<f64>::zeros(rows, b);
             let mut k = Mat::<f64>::zeros(t, t);
-            loop {
-                if failed.load(Ordering::Relaxed) {
-                    return Ok(acc);
-                }
-                let idx = next.fetch_add(1, Ordering::Relaxed);
-                if idx >= total {
-                    return Ok(acc);
-                }
-                check(cancel)?;
-                let (bi, bj) = tiles[idx];
-                let (i0, j0) = (bi * t, bj * t);
-                let (h, w) = (t.min(n - i0), t.min(n - j0));
-                let mut kt = k.as_mut().submatrix_mut(0, 0, h, w);
-                matmul(
-                    kt.rb_mut(),
-                    Accum::Replace,
-                    x.subrows(i0, h),
-                    x.subrows(j0, w).transpose(),
-                    1.0,
-                    Par::Seq,
-                );
-                self.kernel.apply_tile(
-                    kt.rb_mut(),
-                    &self.points,
-                    i0,
-                    &self.points,
-                    j0,
-                    bi == bj,
-                )?;
-                if bi == bj {
-                    // use the lower triangle only (exact symmetry)
-                    for j in 0..w {
-                        for i in 0..j {
-                            kt[(i, j)] = kt[(j, i)];
-                        }
+            for bi in bounds[g]..bounds[g + 1] {
+                for bj in 0..=bi {
+                    if failed.load(Ordering::Relaxed) {
+                        return Ok(acc);
                     }
-                }
-                matmul(
-                    acc.as_mut().subrows_mut(i0, h),
-                    Accum::Add,
-                    kt.rb(),
-                    v.subrows(j0, w),
-                    1.0,
-                    Par::Seq,
-                );
-                if bi != bj {
+                    check(cancel)?;
+                    let (i0, j0) = (bi * t, bj * t);
+                    let (h, w) = (t.min(n - i0), t.min(n - j0));
+                    let mut kt = k.as_mut().submatrix_mut(0, 0, h, w);
                     matmul(
-                        acc.as_mut().subrows_mut(j0, w),
-                        Accum::Add,
-                        kt.rb().transpose(),
-                        v.subrows(i0, h),
+                        kt.rb_mut(),
+                        Accum::Replace,
+                        x.subrows(i0, h),
+                        x.subrows(j0, w).transpose(),
                         1.0,
                         Par::Seq,
                     );
-                }
-            }
-        };
-        let push = |r: Result<Mat<f64>>| {
-            if r.is_err() {
-                failed.store(true, Ordering::Relaxed);
-            }
-            results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
-        };
-        if nw == 1 {
-            push(work());
-        } else {
-            rayon::scope(|s| {
-                for _ in 0..nw {
-                    s.spawn(|_| push(work()));
-                }
-            });
-        }
-        let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-        let mut first = true;
-        for r in results.iter() {
-            if let Err(e) = r {
-                return Err(e.clone());
-            }
-        }
-        for acc in results.into_iter().flatten() {
-            if first {
-                y.copy_from(&acc);
-                first = false;
-            } else {
-                for j in 0..b {
-                    for i in 0..n {
-                        y[(i, j)] += acc[(i, j)];
+                    self.kernel.apply_tile(
+                        kt.rb_mut(),
+                        &self.points,
+                        i0,
+                        &self.points,
+                        j0,
+                        bi == bj,
+                    )?;
+                    if bi == bj {
+                        // use the lower triangle only (exact symmetry)
+                        for j in 0..w {
+                            for i in 0..j {
+                                kt[(i, j)] = kt[(j, i)];
+                            }
+                        }
+                    }
+                    matmul(
+                        acc.as_mut().subrows_mut(i0, h),
+                        Accum::Add,
+                        kt.rb(),
+                        v.subrows(j0, w),
+                        1.0,
+                        Par::Seq,
+                    );
+                    if bi != bj {
+                        matmul(
+                            acc.as_mut().subrows_mut(j0, w),
+                            Accum::Add,
+                            kt.rb().transpose(),
+                            v.subrows(i0, h),
+                            1.0,
+                            Par::Seq,
+                        );
                     }
                 }
             }
+            Ok(acc)
+        };
+        let work = || loop {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            let g = next.fetch_add(1, Ordering::Relaxed);
+            if g >= ngroups {
+                break;
+            }
+            let r = group(g);
+            if r.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            results
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((g, r));
+        };
+        if nw == 1 {
+            work();
+        } else {
+            rayon::scope(|s| {
+                for _ in 0..nw {
+                    s.spawn(|_| work());
+                }
+            });
         }
-        if first {
-            y.fill(0.0);
+        let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        results.sort_by_key(|(g, _)| *g);
+        if let Some(e) = results.iter().find_map(|(_, r)| r.as_ref().err()) {
+            return Err(e.clone());
+        }
+        y.fill(0.0);
+        for (_, acc) in results {
+            let acc = acc?;
+            let rows = acc.nrows();
+            for j in 0..b {
+                for i in 0..rows {
+                    y[(i, j)] += acc[(i, j)];
+                }
+            }
         }
         Ok(())
     }
@@ -1296,6 +1404,10 @@ mod tests {
             for &(i, j) in &[(0, n - 5), (0, n - 1), (n - 5, n - 1)] {
                 assert_eq!(k[(i, j)], one, "duplicate rows ({i}, {j})");
             }
+            eprintln!(
+                "ReLU depth {depth} {kind:?} {method:?}: max |K - ref| / K(1) = {:.2e}",
+                err / one
+            );
             assert!(
                 err <= tol * one,
                 "ReLU depth {depth} {kind:?} {method:?}: max error {err:e}"
@@ -1365,6 +1477,10 @@ mod tests {
                     err = err.max((k[(i, j)] - erf_reference(rho, depth, a, w).0).abs());
                 }
             }
+            eprintln!(
+                "erf depth 3 {method:?}: max |K - ref| / K(1) = {:.2e}",
+                err / one
+            );
             assert!(err <= 1e-12 * one, "erf {method:?}: {err:e}");
         }
     }
@@ -1457,6 +1573,60 @@ mod tests {
                 assert_eq!(f[(i, j)], s[(i, j)] as f32);
             }
         }
+    }
+
+    #[test]
+    fn gram_into_any_layout() {
+        let mut rng = Rng(77);
+        let xr: Vec<Vec<f64>> = (0..150).map(|_| rng.unit(4)).collect();
+        let yr: Vec<Vec<f64>> = (0..9).map(|_| rng.unit(4)).collect();
+        let (x, y) = (mat(&xr), mat(&yr));
+        let net = relu(3);
+        let kernel =
+            GramKernel::interpolated(&net, KernelKind::Ntk, Par::Seq, &never_cancel).unwrap();
+        for yy in [None, Some(y.as_ref())] {
+            let m = yy.map_or(150, |y| y.nrows());
+            let want = gram_with::<f64>(&kernel, x.as_ref(), yy, Par::Seq, &never_cancel).unwrap();
+            // row-major storage (a C-ordered NumPy array)
+            let mut buf = vec![f64::NAN; 150 * m];
+            let out = MatMut::from_row_major_slice_mut(&mut buf, 150, m);
+            gram_into(&kernel, x.as_ref(), yy, out, Par::rayon(2), &never_cancel).unwrap();
+            for i in 0..150 {
+                for j in 0..m {
+                    let w = want[(i, j)];
+                    // the transposed problem may differ by GEMM round-off only
+                    assert!((buf[i * m + j] - w).abs() <= 1e-14 * 4.0, "({i}, {j})");
+                }
+            }
+            // general strides (reversed rows), f32
+            let want32 =
+                gram_with::<f32>(&kernel, x.as_ref(), yy, Par::Seq, &never_cancel).unwrap();
+            let mut o = Mat::<f32>::from_fn(150, m, |_, _| f32::NAN);
+            gram_into(
+                &kernel,
+                x.as_ref(),
+                yy,
+                o.as_mut().reverse_rows_mut(),
+                Par::Seq,
+                &never_cancel,
+            )
+            .unwrap();
+            for i in 0..150 {
+                for j in 0..m {
+                    assert_eq!(o[(149 - i, j)], want32[(i, j)], "({i}, {j})");
+                }
+            }
+        }
+        let mut small = Mat::<f64>::zeros(3, 3);
+        assert!(gram_into(
+            &kernel,
+            x.as_ref(),
+            None,
+            small.as_mut(),
+            Par::Seq,
+            &never_cancel
+        )
+        .is_err());
     }
 
     #[test]
@@ -1750,6 +1920,37 @@ mod tests {
                 let b: f64 = (0..n).map(|i| v[(i, 0)] * ku[(i, 0)]).sum();
                 assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0));
             }
+            // deterministic given `par`
+            let op = GramOperator::new(
+                &net,
+                x.as_ref(),
+                kind,
+                GramMethod::Exact,
+                Par::Seq,
+                &never_cancel,
+            )
+            .unwrap()
+            .with_tile(32);
+            let mut y1 = Mat::<f64>::zeros(n, 3);
+            let mut y2 = Mat::<f64>::zeros(n, 3);
+            let mut y3 = Mat::<f64>::zeros(n, 3);
+            op.apply(v.as_ref(), y1.as_mut(), Par::rayon(2)).unwrap();
+            op.apply(v.as_ref(), y2.as_mut(), Par::rayon(2)).unwrap();
+            op.apply(v.as_ref(), y3.as_mut(), Par::Seq).unwrap();
+            assert!(max_abs_diff(y1.as_ref(), y2.as_ref()) == 0.0);
+            assert!(max_abs_diff(y1.as_ref(), y3.as_ref()) == 0.0);
+            // Lanczos on the operator agrees with the dense eigensolver
+            let opts = crate::lanczos::EigshOptions {
+                par: Par::rayon(2),
+                ..Default::default()
+            };
+            let r = crate::lanczos::eigsh(&op, 3, crate::lanczos::Which::Largest, &opts, &|| false)
+                .unwrap();
+            let mut all = crate::lanczos::dense_eigvalsh(dense.as_ref(), Par::Seq).unwrap();
+            all.sort_by(|a, b| b.total_cmp(a));
+            for (got, want) in r.values.iter().zip(&all[..3]) {
+                assert!((got - want).abs() <= 1e-10 * want, "{got} vs {want}");
+            }
             // wrong shapes
             let op = GramOperator::new(
                 &net,
@@ -1763,6 +1964,54 @@ mod tests {
             let mut y = Mat::<f64>::zeros(n, 2);
             assert!(op.apply(v.as_ref(), y.as_mut(), Par::Seq).is_err());
         }
+    }
+
+    /// Matrix-free top-5 at the DESIGN §9 size (`n = 50 000`, `d = 64`, ReLU depth 3), with
+    /// the peak resident memory; run with
+    /// `cargo test --release -p ntk-core --lib gram_eigsh_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn gram_eigsh_timing() {
+        use std::time::Instant;
+        let (n, d) = (50_000, 64);
+        let mut rng = Rng(3);
+        let mut x = Mat::<f64>::zeros(n, d);
+        for i in 0..n {
+            let r = rng.unit(d);
+            for k in 0..d {
+                x[(i, k)] = r[k];
+            }
+        }
+        let net = relu(3);
+        let t = Instant::now();
+        let op = GramOperator::new(
+            &net,
+            x.as_ref(),
+            KernelKind::Ntk,
+            GramMethod::Exact,
+            Par::rayon(0),
+            &never_cancel,
+        )
+        .unwrap();
+        let opts = crate::lanczos::EigshOptions {
+            tol: 1e-10,
+            ..Default::default()
+        };
+        let r = crate::lanczos::eigsh(&op, 5, crate::lanczos::Which::Largest, &opts, &|| false)
+            .unwrap();
+        let hwm = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM"))
+            .unwrap_or("")
+            .to_string();
+        eprintln!(
+            "matrix-free top-5 (n={n}, d={d}): {:.1} s, {} block applies, {} matvecs, values {:?}, {hwm}",
+            t.elapsed().as_secs_f64(),
+            r.iterations,
+            r.matvecs,
+            r.values
+        );
     }
 
     /// Release timings for the report (not a test of speed; run with

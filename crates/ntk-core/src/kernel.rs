@@ -452,11 +452,25 @@ impl Network {
         let mut err_a = 0.0f64; // missing mass of a_l
         let mut err_t = 0.0f64; // missing mass of Θ_l
         let mut theta_one = qs[0];
+        // 1 − c_0 of the current layer to full relative accuracy, for activations whose
+        // compositions use it (see Dual::compose_with_complement)
+        let use_om = self.activation.uses_complement();
+        let mut om = self.input_weight_var / qs[0];
         for l in 0..depth {
             series::check(cancel)?;
             let q = qs[l];
             let c: Vec<f64> = a.iter().map(|v| (v / q).max(0.0)).collect();
-            let comp = self.activation.compose(q, &c, want_ntk, cancel)?;
+            let comp = if use_om {
+                let comp = self
+                    .activation
+                    .compose_with_complement(q, &c, om, want_ntk, cancel)?;
+                let layer = self.activation.layer(q)?;
+                let v = layer.eval(Correlation::from_complements(om, 2.0 - om))?;
+                om = w * v.psi_gap / qs[l + 1];
+                comp
+            } else {
+                self.activation.compose(q, &c, want_ntk, cancel)?
+            };
             let mut a_next: Vec<f64> = comp.value.iter().map(|v| w * v).collect();
             a_next.resize(n, 0.0);
             a_next[0] += b;
@@ -927,12 +941,8 @@ mod tests {
                     let (ntk, nngp) = pk.ntk_nngp(rho).unwrap();
                     let en = s.evaluate_ntk(rho).unwrap();
                     let eg = s.evaluate_nngp(rho).unwrap();
-                    // the exact path of kinked non-closed forms is a Hermite series itself
-                    let slack = if matches!(cf, ClosedForm::HardTanh | ClosedForm::Relu6) {
-                        1e-5 * one
-                    } else {
-                        1e-12 * one
-                    };
+                    // (hard-tanh and ReLU6 have exact piecewise-linear duals too)
+                    let slack = 1e-12 * one;
                     assert!(
                         (en.value - ntk).abs() <= en.error_bound + slack,
                         "{cf:?} {name} rho={rho}: series {} vs exact {ntk} (bound {})",
@@ -1041,6 +1051,39 @@ mod tests {
         let rel_top = (cut[p] - ours[p]).abs() / ours[p];
         assert!(rel_top > 0.05, "naive cut only off by {rel_top}");
         assert!(((cut[5] - ours[5]) / ours[5]).abs() < 1e-8);
+    }
+
+    #[test]
+    fn structural_zeros_stay_exact_beyond_the_exact_length() {
+        // FFT products above series::EXACT_LEN must not fill exact zeros with round-off:
+        // ReLU depth 1 (odd κ_p = 0 for p ≥ 3), odd activations without biases (even
+        // coefficients 0 at every depth)
+        let p = 700;
+        let relu = Network::new(arc(ClosedForm::Relu), 1)
+            .unwrap()
+            .ntk_coefficients(p)
+            .unwrap();
+        for k in (3..=p).step_by(2) {
+            assert_eq!(relu[k], 0.0, "relu kappa_{k}");
+        }
+        for k in (0..=p).step_by(2) {
+            assert!(relu[k] > 0.0, "relu kappa_{k}");
+        }
+        for cf in [
+            ClosedForm::Erf { scale: 1.0 },
+            ClosedForm::Sin { freq: 1.0 },
+            ClosedForm::HardTanh,
+        ] {
+            let s = Network::new(arc(cf.clone()), 3)
+                .unwrap()
+                .series(p, SeriesOptions::default(), &never_cancel)
+                .unwrap();
+            let k = s.ntk.as_ref().unwrap();
+            for i in (0..=p).step_by(2) {
+                assert_eq!(k[i], 0.0, "{cf:?} kappa_{i}");
+                assert_eq!(s.nngp[i], 0.0, "{cf:?} nu_{i}");
+            }
+        }
     }
 
     #[test]
@@ -1265,13 +1308,226 @@ mod tests {
                     "{} rho={rho}: ntk err {e_ntk:.1e} (est {:.1e}), nngp err {e_nngp:.1e} (est {:.1e})",
                     act.0, v.ntk_error, v.nngp_error
                 );
-                assert!(e_ntk <= 1e-10 * one, "{} rho={rho}: {} vs {th}", act.0, v.ntk);
+                assert!(
+                    e_ntk <= 1e-10 * one,
+                    "{} rho={rho}: {} vs {th}",
+                    act.0,
+                    v.ntk
+                );
                 assert!(e_nngp <= 1e-10, "{} rho={rho}: {} vs {s}", act.0, v.nngp);
-                assert!(e_ntk <= v.ntk_error + 1e-13 * one, "{} rho={rho}: estimate", act.0);
-                assert!(e_nngp <= v.nngp_error + 1e-13, "{} rho={rho}: estimate", act.0);
+                assert!(
+                    e_ntk <= v.ntk_error + 1e-13 * one,
+                    "{} rho={rho}: estimate",
+                    act.0
+                );
+                assert!(
+                    e_nngp <= v.nngp_error + 1e-13,
+                    "{} rho={rho}: estimate",
+                    act.0
+                );
                 assert!(v.ntk_error <= 1e-9 * one);
                 let (t, n) = pk.ntk_nngp(rho).unwrap();
                 assert_eq!((t, n), (v.ntk, v.nngp));
+            }
+        }
+    }
+
+    #[test]
+    fn piecewise_linear_against_generic_path_where_it_is_certified() {
+        // hard-tanh / ReLU6: the exact re-expansion (ψ̇'' = bivariate densities) against the
+        // generic Taylor re-expansion of the exact Hermite coefficients (independent
+        // algorithm), where the latter's own bound certifies it; with heavy biases its bound
+        // is ~1e-4 (K ≈ P/(1 − c_0) is out of reach) while the exact path reports 0
+        let p = 200;
+        for cf in [ClosedForm::HardTanh, ClosedForm::Relu6] {
+            for &(depth, bias) in &[(5usize, 0.5f64), (5, 0.9), (8, 0.7), (10, 0.5), (10, 0.9)] {
+                let net = Network::with_bias_var(arc(cf.clone()), depth, bias).unwrap();
+                let twin = Network::general(
+                    Arc::new(HermiteDual(cf.clone())),
+                    depth,
+                    net.weight_var(),
+                    net.bias_var(),
+                    1.0,
+                    0.0,
+                )
+                .unwrap();
+                let t0 = std::time::Instant::now();
+                let a = net
+                    .series(p, SeriesOptions::default(), &never_cancel)
+                    .unwrap();
+                let ta = t0.elapsed().as_secs_f64();
+                let t0 = std::time::Instant::now();
+                let b = twin
+                    .series(p, SeriesOptions::default(), &never_cancel)
+                    .unwrap();
+                let tb = t0.elapsed().as_secs_f64();
+                let (ka, kb) = (a.ntk.as_ref().unwrap(), b.ntk.as_ref().unwrap());
+                let mut worst = 0.0f64;
+                for k in 0..=p {
+                    worst = worst.max(((ka[k] - kb[k]) / kb[k]).abs());
+                    worst = worst.max(((a.nngp[k] - b.nngp[k]) / b.nngp[k]).abs());
+                }
+                eprintln!(
+                    "{cf:?} depth {depth} bias {bias}: worst rel {worst:.1e}; exact path {ta:.3}s, bound {:.2e}, comp err {:.1e}; generic {tb:.3}s comp err {:.1e}",
+                    a.ntk_truncation_bound.unwrap(), a.ntk_composition_error.unwrap(), b.ntk_composition_error.unwrap()
+                );
+                // exact (the first layer, c_0 = 0, uses the exact Hermite path: round-off only)
+                assert!(a.ntk_composition_error.unwrap() <= 1e-30);
+                if b.ntk_composition_error.unwrap() <= 1e-15 * b.ntk_at_one.unwrap() {
+                    assert!(
+                        worst <= 1e-10,
+                        "{cf:?} depth {depth} bias {bias}: {worst:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Independent re-expansion of `ψ_q`, `ψ̇_q` about `c0` for a piecewise-linear `φ`
+    /// (`p = 1 − c0`): with `X = √c0 W + √p U`, `Y = √c0 W + √p V` (`corr(U, V) = ỹ`),
+    /// Mehler's formula given `W` yields `t̃_n = E_W[μ_n(W)²]`, `μ_n(w)` the (exact) Hermite
+    /// coefficients of `u ↦ φ(√q(√c0 w + √p u))` — a 1-D integral of non-negative terms
+    /// (composite Gauss–Legendre, refined where the kinks sit); likewise `ψ̇` with `φ'`.
+    fn mixture_reexpansion(
+        pl: &crate::piecewise_linear::PiecewiseLinear,
+        q: f64,
+        p: f64,
+        jn: usize,
+    ) -> (Vec<f64>, Vec<f64>) {
+        use crate::piecewise_linear::PiecewiseLinear;
+        let c0 = 1.0 - p;
+        let (a, b) = ((q * c0).sqrt(), (q * p).sqrt());
+        let (gx, gw) = crate::quadrature::gauss_legendre(20);
+        let mut edges: Vec<f64> = (0..=96).map(|i| -12.0 + 0.25 * i as f64).collect();
+        if c0 > 1e-12 {
+            let kw = ((2 * jn + 1) as f64).sqrt() * (c0 / p).sqrt();
+            let h = (5.0 / kw).min(0.1);
+            let half = (((2 * jn + 1) as f64).sqrt() + 16.0) * (p / c0).sqrt();
+            for &t in &pl.kinks {
+                let wc = t / a;
+                let m = (2.0 * half / h).ceil() as usize;
+                for i in 0..=m {
+                    edges.push(wc - half + 2.0 * half * i as f64 / m as f64);
+                }
+            }
+        }
+        edges.retain(|e| e.abs() <= 12.0);
+        edges.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        edges.dedup();
+        let (mut tv, mut td) = (vec![0.0; jn], vec![0.0; jn]);
+        for wnd in edges.windows(2) {
+            let (lo, hi) = (wnd[0], wnd[1]);
+            for (&xi, &wi) in gx.iter().zip(&gw) {
+                let w = 0.5 * (hi - lo) * xi + 0.5 * (hi + lo);
+                let wt = 0.5 * (hi - lo) * wi * (-0.5 * w * w).exp()
+                    / (2.0 * std::f64::consts::PI).sqrt();
+                // φ_w(u) = φ(a w + b u): kinks (t − a w)/b, slopes s b, intercepts c + s a w
+                let kinks: Vec<f64> = pl.kinks.iter().map(|t| (t - a * w) / b).collect();
+                let f = PiecewiseLinear::new(
+                    kinks.clone(),
+                    pl.intercepts
+                        .iter()
+                        .zip(&pl.slopes)
+                        .map(|(c, s)| c + s * a * w)
+                        .collect(),
+                    pl.slopes.iter().map(|s| s * b).collect(),
+                )
+                .unwrap();
+                let fd = PiecewiseLinear::new(kinks, pl.slopes.clone(), vec![0.0; pl.slopes.len()])
+                    .unwrap();
+                let mu = f.coefficients(jn - 1, 1.0).unwrap().mu;
+                let nu = fd.coefficients(jn - 1, 1.0).unwrap().mu;
+                for k in 0..jn {
+                    tv[k] += wt * mu[k] * mu[k];
+                    td[k] += wt * nu[k] * nu[k];
+                }
+            }
+        }
+        (tv, td)
+    }
+
+    #[test]
+    fn piecewise_linear_deep_heavy_bias_against_mixture_reference() {
+        use crate::piecewise_linear::PiecewiseLinear;
+        let p = 200;
+        let n = p + 1;
+        let cases = [
+            (
+                ClosedForm::HardTanh,
+                PiecewiseLinear::new(vec![-1.0, 1.0], vec![-1.0, 0.0, 1.0], vec![0.0, 1.0, 0.0])
+                    .unwrap(),
+            ),
+            (
+                ClosedForm::Relu6,
+                PiecewiseLinear::new(vec![0.0, 6.0], vec![0.0, 0.0, 6.0], vec![0.0, 1.0, 0.0])
+                    .unwrap(),
+            ),
+        ];
+        for (cf, pl) in cases {
+            let configs: &[(usize, f64)] = if matches!(cf, ClosedForm::HardTanh) {
+                &[(5, 0.9), (10, 0.7)]
+            } else {
+                &[(5, 0.5), (10, 0.9)]
+            };
+            for &(depth, bias) in configs {
+                let net = Network::with_bias_var(arc(cf.clone()), depth, bias).unwrap();
+                let s = net
+                    .series(p, SeriesOptions::default(), &never_cancel)
+                    .unwrap();
+                let (w, bv) = (net.weight_var(), net.bias_var());
+                // reference recursion (unit variance: q_l = 1)
+                let mut a = vec![0.0; n];
+                a[1] = 1.0;
+                let mut th = a.clone();
+                let mut om = 1.0f64;
+                let layer = Dual::layer(&cf, 1.0).unwrap();
+                for _ in 0..depth {
+                    let pp = om;
+                    let _c0 = 1.0 - om;
+                    let d = crate::series::first_nonzero(&a[1..]) + 1;
+                    let jn = (n - 1) / d + 1;
+                    let (tv, td) = mixture_reexpansion(&pl, 1.0, pp, jn);
+                    // 1 − c0 of the next layer from the pointwise complement
+                    om = w * layer
+                        .eval(Correlation::from_complements(om, 2.0 - om))
+                        .unwrap()
+                        .psi_gap;
+                    let mut zt: Vec<f64> = a.iter().map(|v| v / pp).collect();
+                    zt[0] = 0.0;
+                    let an: Vec<f64> = crate::dual::tests::brute(&tv, &zt, n)
+                        .iter()
+                        .map(|v| w * v)
+                        .collect();
+                    let ad: Vec<f64> = crate::dual::tests::brute(&td, &zt, n)
+                        .iter()
+                        .map(|v| w * v)
+                        .collect();
+                    let mut an = an;
+                    an[0] += bv;
+                    let pr = mul_naive(&th, &ad, n);
+                    th = an.iter().zip(&pr).map(|(x, y)| x + y).collect();
+                    a = an;
+                }
+                let k = s.ntk.as_ref().unwrap();
+                let mut worst = 0.0f64;
+                for i in 0..n {
+                    let e1 = ((k[i] - th[i]) / th[i]).abs();
+                    let e2 = ((s.nngp[i] - a[i]) / a[i]).abs();
+                    worst = worst.max(e1).max(e2);
+                    assert!(
+                        e1 <= 1e-10,
+                        "{cf:?} depth {depth} bias {bias} kappa_{i}: {} vs {}",
+                        k[i],
+                        th[i]
+                    );
+                    assert!(
+                        e2 <= 1e-10,
+                        "{cf:?} depth {depth} bias {bias} nu_{i}: {} vs {}",
+                        s.nngp[i],
+                        a[i]
+                    );
+                }
+                eprintln!("{cf:?} depth {depth} bias {bias}: c0 = {:.6}, worst relative {worst:.1e}, bound {:.2e}, kappa_200 = {:.3e}", a[0] / net.variances().unwrap()[depth], s.ntk_truncation_bound.unwrap(), k[p]);
             }
         }
     }

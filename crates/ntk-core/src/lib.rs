@@ -2,6 +2,7 @@
 //!
 //! Conventions: `Z ~ N(0, 1)`; `h_k = He_k / sqrt(k!)` are the orthonormal probabilists'
 //! Hermite polynomials; `mu_k(phi) = E[phi(Z) h_k(Z)]`; `phi_q(z) = phi(sqrt(q) z)`.
+pub mod bivariate;
 pub mod closed_dual;
 pub mod closed_form;
 pub mod dual;

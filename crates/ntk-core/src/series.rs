@@ -16,15 +16,18 @@
 //!
 //! [`mul`] uses the naive product whenever it is cheaper (measured crossover, see
 //! [`NAIVE_WORK_PER_FFT_UNIT`]) and, in any case, for outputs of at most [`EXACT_LEN`]
-//! coefficients, so that every computation up to degree `EXACT_LEN − 1` keeps full relative
-//! accuracy.
+//! coefficients. Longer products are *split*: the FFT product for all coefficients, then
+//! the first `EXACT_LEN` of them recomputed naively (`EXACT_LEN²/2` multiply–adds), so that
+//! every coefficient of degree `< EXACT_LEN` keeps full relative accuracy whatever the
+//! length, and only the higher ones carry the FFT's absolute round-off. The positive
+//! recurrences (`exp`, `(1 − β²c²)^{−1/2}`, …) likewise run exactly up to `EXACT_LEN` and
+//! are extended by Newton iterations with FFT products beyond.
 //!
 //! # Cancellation
 //!
 //! Long loops take a [`Cancel`] hook, polled between blocks; when it returns `true` the
 //! computation stops with [`NtkError::Interrupted`].
 use crate::error::{NtkError, Result};
-use crate::fft;
 
 /// Cancellation hook: returns `true` when the caller wants the computation to stop
 /// (e.g. Ctrl-C in the bindings). Must be cheap; it is polled between layers and blocks.
@@ -45,25 +48,33 @@ pub fn check(cancel: Cancel) -> Result<()> {
     }
 }
 
-/// Products whose output has at most this many coefficients are always computed naively
-/// (relative accuracy for non-negative series; exact structural zeros). This keeps every
-/// NTK/NNGP coefficient of degree `< EXACT_LEN` relatively accurate.
-pub const EXACT_LEN: usize = 512;
+/// Products whose output has at most this many coefficients are always computed naively,
+/// and the first `EXACT_LEN` coefficients of longer products too (relative accuracy for
+/// non-negative series; exact structural zeros). This keeps every NTK/NNGP coefficient of
+/// degree `< EXACT_LEN` relatively accurate (DESIGN §6 asks it for degree `≤ 200`).
+pub const EXACT_LEN: usize = 208;
 
 /// Crossover between the naive and the FFT product: the naive product is used when its
 /// multiply–add count is below `NAIVE_WORK_PER_FFT_UNIT · N log₂ N` (`N` the FFT length).
-/// Measured with `cargo bench -p ntk-core --bench series` (x86-64, 2 cores): the FFT product
-/// with transform size `N` costs about as much as `2.2 N log₂N` naive multiply–adds (the two
-/// break even near 64 coefficients; at 4096 coefficients the FFT is 19× faster).
-pub const NAIVE_WORK_PER_FFT_UNIT: f64 = 2.2;
+/// Measured with `cargo bench -p ntk-core --bench series` (x86-64 with AVX2+FMA, 2 cores,
+/// the four-row naive kernel at ~14 multiply–adds per ns): the FFT product with transform
+/// size `N` costs about as much as `6 N log₂N` naive multiply–adds (a power-of-two `N`;
+/// the two break even near 450 coefficients).
+pub const NAIVE_WORK_PER_FFT_UNIT: f64 = 6.0;
 
-/// Above this length the O(n²) positive recurrences (for `exp`, `(1 − β²c²)^{−1/2}`, …)
-/// are replaced by Newton iterations with FFT products (O(n log n), absolute round-off).
+/// The O(n²) positive recurrences (for `exp`, `(1 − β²c²)^{−1/2}`, …) compute the first
+/// `RECURRENCE_MAX_LEN` coefficients (full relative accuracy); beyond, Newton iterations
+/// with FFT products extend them (O(n log n), absolute round-off).
 pub const RECURRENCE_MAX_LEN: usize = EXACT_LEN;
 
 /// Index of the first nonzero entry (or `a.len()` if all are zero).
 pub fn first_nonzero(a: &[f64]) -> usize {
     a.iter().position(|&x| x != 0.0).unwrap_or(a.len())
+}
+
+/// `a` without its trailing zeros.
+fn trim(a: &[f64]) -> &[f64] {
+    &a[..a.iter().rposition(|&x| x != 0.0).map_or(0, |i| i + 1)]
 }
 
 /// Sum of the coefficients `Σ a_i` (the value at `ρ = 1`).
@@ -106,26 +117,130 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
+/// Inner loops with a runtime-dispatched AVX2+FMA version (x86-64), the portable one
+/// otherwise. Both compute the same sums in the same order (FMA rounds once per
+/// multiply–add instead of twice, so results may differ in the last bit).
+mod kernels {
+    #[inline(always)]
+    fn madd<const F: bool>(a: f64, b: f64, c: f64) -> f64 {
+        if F {
+            a.mul_add(b, c)
+        } else {
+            a * b + c
+        }
+    }
+
+    /// `out[t] += a0 bp[t+3] + a1 bp[t+2] + a2 bp[t+1] + a3 bp[t]` (four rows of a product).
+    #[inline(always)]
+    fn axpy4_impl<const F: bool>(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
+        let n = out.len();
+        let (b0, b1, b2, b3) = (&bp[3..3 + n], &bp[2..2 + n], &bp[1..1 + n], &bp[..n]);
+        for t in 0..n {
+            let mut v = out[t];
+            v = madd::<F>(a[3], b3[t], v);
+            v = madd::<F>(a[2], b2[t], v);
+            v = madd::<F>(a[1], b1[t], v);
+            v = madd::<F>(a[0], b0[t], v);
+            out[t] = v;
+        }
+    }
+
+    /// `(Σ g_i x_i, Σ g_i y_i)` with several accumulators.
+    #[inline(always)]
+    fn dot2_impl<const F: bool>(g: &[f64], x: &[f64], y: &[f64]) -> (f64, f64) {
+        let n = g.len().min(x.len()).min(y.len());
+        let (g, x, y) = (&g[..n], &x[..n], &y[..n]);
+        let mut ax = [0.0f64; 8];
+        let mut ay = [0.0f64; 8];
+        let (gc, xc, yc) = (g.chunks_exact(8), x.chunks_exact(8), y.chunks_exact(8));
+        let (gr, xr, yr) = (gc.remainder(), xc.remainder(), yc.remainder());
+        for ((gg, xx), yy) in gc.zip(xc).zip(yc) {
+            for j in 0..8 {
+                ax[j] = madd::<F>(gg[j], xx[j], ax[j]);
+                ay[j] = madd::<F>(gg[j], yy[j], ay[j]);
+            }
+        }
+        let mut sx = ((ax[0] + ax[1]) + (ax[2] + ax[3])) + ((ax[4] + ax[5]) + (ax[6] + ax[7]));
+        let mut sy = ((ay[0] + ay[1]) + (ay[2] + ay[3])) + ((ay[4] + ay[5]) + (ay[6] + ay[7]));
+        for ((&gg, &xx), &yy) in gr.iter().zip(xr).zip(yr) {
+            sx = madd::<F>(gg, xx, sx);
+            sy = madd::<F>(gg, yy, sy);
+        }
+        (sx, sy)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn axpy4_avx2(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
+        axpy4_impl::<true>(out, bp, a)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot2_avx2(g: &[f64], x: &[f64], y: &[f64]) -> (f64, f64) {
+        dot2_impl::<true>(g, x, y)
+    }
+
+    #[inline]
+    fn has_fma() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// See [`axpy4_impl`]; `bp.len() ≥ out.len() + 3`.
+    pub(super) fn axpy4(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+            return unsafe { axpy4_avx2(out, bp, a) };
+        }
+        axpy4_impl::<false>(out, bp, a)
+    }
+
+    /// See [`dot2_impl`].
+    pub(super) fn dot2(g: &[f64], x: &[f64], y: &[f64]) -> (f64, f64) {
+        #[cfg(target_arch = "x86_64")]
+        if has_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+            return unsafe { dot2_avx2(g, x, y) };
+        }
+        dot2_impl::<false>(g, x, y)
+    }
+}
+
 /// Naive truncated product: the first `n` coefficients of `a·b`, computed as
-/// `(ab)_k = Σ_i a_i b_{k−i}` (row-wise multiply–adds). Leading zeros are skipped.
-/// For non-negative inputs every coefficient is exact to relative round-off.
+/// `(ab)_k = Σ_i a_i b_{k−i}` (four rows at a time, multiply–adds of non-negative terms
+/// for non-negative inputs). Leading zeros are skipped. For non-negative inputs every
+/// coefficient is exact to relative round-off.
 pub fn mul_naive(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let (a, b) = (trim(a), trim(b));
     let mut out = vec![0.0; n];
     let ia = first_nonzero(a);
     let ib = first_nonzero(b);
     if ia >= a.len() || ib >= b.len() || ia + ib >= n {
         return out;
     }
+    let lb = b.len() - ib;
+    // b zero-padded by 3 on both sides, so that four shifted rows run over one range
+    let mut bp = vec![0.0; lb + 6];
+    bp[3..3 + lb].copy_from_slice(&b[ib..]);
     let a_end = a.len().min(n - ib);
-    for (i, &ai) in a.iter().enumerate().take(a_end).skip(ia) {
-        if ai == 0.0 {
-            continue;
+    let at = |i: usize| if i < a_end { a[i] } else { 0.0 };
+    let mut i = ia;
+    while i < a_end {
+        let coef = [at(i), at(i + 1), at(i + 2), at(i + 3)];
+        if coef != [0.0; 4] {
+            let base = i + ib;
+            let tmax = (lb + 3).min(n - base);
+            kernels::axpy4(&mut out[base..base + tmax], &bp[..tmax + 3], coef);
         }
-        let start = i + ib;
-        let len = (b.len() - ib).min(n - start);
-        for (o, &bj) in out[start..start + len].iter_mut().zip(&b[ib..ib + len]) {
-            *o += ai * bj;
-        }
+        i += 4;
     }
     out
 }
@@ -134,24 +249,118 @@ pub fn mul_naive(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
 /// convolution (absolute error `≈ ε log₂N ‖a‖₂‖b‖₂` per coefficient). Leading zeros are
 /// shifted out before transforming.
 pub fn mul_fft(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let (a, b) = (trim(a), trim(b));
     let ia = first_nonzero(a);
     let ib = first_nonzero(b);
     if ia >= a.len() || ib >= b.len() || ia + ib >= n {
         return vec![0.0; n];
     }
     let m = n - ia - ib;
-    let conv = if std::ptr::eq(a, b) {
-        fft::square(&a[ia..], m)
-    } else {
-        fft::convolve(&a[ia..], &b[ib..], m)
-    };
+    let a = &a[ia..a.len().min(ia + m)];
+    let b = &b[ib..b.len().min(ib + m)];
+    let conv = fftconv::convolve(a, b, m);
     let mut out = vec![0.0; ia + ib];
     out.extend_from_slice(&conv);
     out
 }
 
+/// FFT convolution with per-thread plans and reused buffers, on transform lengths `2^k` or
+/// `3·2^k` (markedly faster than other 5-smooth lengths of about the same size). Absolute
+/// round-off `≈ ε log₂N ‖a‖₂‖b‖₂` per entry, as [`crate::fft::convolve`].
+mod fftconv {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use realfft::num_complex::Complex;
+    use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+
+    type Plans = (Arc<dyn RealToComplex<f64>>, Arc<dyn ComplexToReal<f64>>);
+
+    struct Ctx {
+        planner: RealFftPlanner<f64>,
+        plans: Vec<(usize, Plans)>,
+        input: Vec<f64>,
+        sa: Vec<Complex<f64>>,
+        sb: Vec<Complex<f64>>,
+        scratch: Vec<Complex<f64>>,
+    }
+
+    thread_local! {
+        static CTX: RefCell<Ctx> = RefCell::new(Ctx {
+            planner: RealFftPlanner::new(),
+            plans: Vec::new(),
+            input: Vec::new(),
+            sa: Vec::new(),
+            sb: Vec::new(),
+            scratch: Vec::new(),
+        });
+    }
+
+    /// The smallest even `2^k` or `3·2^k` that is `≥ len`.
+    pub(super) fn nice_len(len: usize) -> usize {
+        let l = len.max(2);
+        let p2 = l.next_power_of_two();
+        let p3 = 3 * l.div_ceil(3).max(2).next_power_of_two();
+        p2.min(p3)
+    }
+
+    /// The first `n` entries of the linear convolution `a * b` (`a`, `b` non-empty).
+    pub(super) fn convolve(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+        let full = a.len() + b.len() - 1;
+        let len = nice_len(full);
+        let same = std::ptr::eq(a, b);
+        CTX.with(|ctx| {
+            let mut guard = ctx.borrow_mut();
+            let ctx = &mut *guard;
+            let (r2c, c2r) = match ctx.plans.iter().find(|(l, _)| *l == len) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let p = (
+                        ctx.planner.plan_fft_forward(len),
+                        ctx.planner.plan_fft_inverse(len),
+                    );
+                    ctx.plans.push((len, p.clone()));
+                    p
+                }
+            };
+            let half = len / 2 + 1;
+            let scr = r2c.get_scratch_len().max(c2r.get_scratch_len());
+            ctx.input.resize(len, 0.0);
+            ctx.sa.resize(half, Complex::new(0.0, 0.0));
+            ctx.sb.resize(half, Complex::new(0.0, 0.0));
+            ctx.scratch.resize(scr, Complex::new(0.0, 0.0));
+            // Lengths are correct by construction, so the transforms cannot fail.
+            ctx.input[..a.len()].copy_from_slice(a);
+            ctx.input[a.len()..].fill(0.0);
+            let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sa, &mut ctx.scratch);
+            if same {
+                for x in ctx.sa.iter_mut() {
+                    *x = *x * *x;
+                }
+            } else {
+                ctx.input[..b.len()].copy_from_slice(b);
+                ctx.input[b.len()..].fill(0.0);
+                let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sb, &mut ctx.scratch);
+                for (x, y) in ctx.sa.iter_mut().zip(ctx.sb.iter()) {
+                    *x *= *y;
+                }
+            }
+            // the DC and Nyquist bins of a real signal are real
+            ctx.sa[0].im = 0.0;
+            ctx.sa[half - 1].im = 0.0;
+            let _ = c2r.process_with_scratch(&mut ctx.sa, &mut ctx.input, &mut ctx.scratch);
+            let scale = 1.0 / len as f64;
+            let keep = full.min(n);
+            let mut out: Vec<f64> = ctx.input[..keep].iter().map(|v| v * scale).collect();
+            out.resize(n, 0.0);
+            out
+        })
+    }
+}
+
 /// Effective operand lengths after dropping leading zeros and what cannot reach degree `n−1`.
 fn effective(a: &[f64], b: &[f64], n: usize) -> (usize, usize, usize) {
+    let (a, b) = (trim(a), trim(b));
     let ia = first_nonzero(a);
     let ib = first_nonzero(b);
     if ia >= a.len() || ib >= b.len() || ia + ib >= n {
@@ -161,25 +370,123 @@ fn effective(a: &[f64], b: &[f64], n: usize) -> (usize, usize, usize) {
     ((a.len() - ia).min(m), (b.len() - ib).min(m), m)
 }
 
-/// Whether the naive product is the right choice for these operands (speed and accuracy).
-pub fn prefer_naive(a: &[f64], b: &[f64], n: usize) -> bool {
-    let (la, lb, m) = effective(a, b, n);
-    if la == 0 || m <= EXACT_LEN || la.min(lb) <= 32 {
-        return true;
-    }
-    // multiply–adds of the truncated naive product
-    let (s, l) = (la.min(lb), la.max(lb));
-    let work = if l >= m {
-        // every row of the short operand is cut at m
+/// Multiply–adds of the truncated naive product of operands of effective lengths `s ≤ l`
+/// truncated at `m` coefficients.
+fn naive_work(s: usize, l: usize, m: usize) -> f64 {
+    if l >= m {
         (s * m) as f64 - (s * s) as f64 / 2.0
     } else if s + l <= m {
         (s * l) as f64
     } else {
         let over = (s + l - m) as f64;
         (s * l) as f64 - over * over / 2.0
-    };
-    let nf = fft::fast_len(la + lb - 1) as f64;
-    work <= NAIVE_WORK_PER_FFT_UNIT * nf * nf.log2()
+    }
+}
+
+/// Whether the naive product is the right choice for these operands (speed and accuracy):
+/// always for outputs of at most [`EXACT_LEN`] coefficients, otherwise when it is cheaper
+/// than the split product (FFT plus the naive first `EXACT_LEN` coefficients).
+pub fn prefer_naive(a: &[f64], b: &[f64], n: usize) -> bool {
+    let (la, lb, m) = effective(a, b, n);
+    if la == 0 || m <= EXACT_LEN || la.min(lb) <= 32 {
+        return true;
+    }
+    let (s, l) = (la.min(lb), la.max(lb));
+    let work = naive_work(s, l, m);
+    let low = naive_work(s.min(EXACT_LEN), l.min(EXACT_LEN), EXACT_LEN);
+    let nf = fftconv::nice_len(la + lb - 1) as f64;
+    work <= NAIVE_WORK_PER_FFT_UNIT * nf * nf.log2() + low
+}
+
+/// Whether a pure FFT product is cheaper than the naive one (absolute accuracy suffices).
+fn prefer_fft(a: &[f64], b: &[f64], n: usize) -> bool {
+    let (la, lb, m) = effective(a, b, n);
+    if la == 0 || la.min(lb) <= 32 {
+        return false;
+    }
+    let nf = fftconv::nice_len(la + lb - 1) as f64;
+    naive_work(la.min(lb), la.max(lb), m) > NAIVE_WORK_PER_FFT_UNIT * nf * nf.log2()
+}
+
+/// Truncated product with absolute accuracy only (FFT or naive, whichever is cheaper): for
+/// the parts of a computation whose low coefficients are known or recomputed exactly.
+pub fn mul_fast(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    if prefer_fft(a, b, n) {
+        let mut out = mul_fft(a, b, n);
+        if let (Some(la), Some(lb)) = (support_lattice(a, 0), support_lattice(b, 0)) {
+            zero_off_lattice(&mut out, 0, product_lattice(la, lb));
+        }
+        out
+    } else {
+        mul_naive(a, b, n)
+    }
+}
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The lattice `{r + s k}` holding every nonzero coefficient of `a` (from index `from`):
+/// `(s, r mod s)`, `s = 0` for a single nonzero coefficient (then `r` is its index), `None`
+/// if `a` vanishes there. Stops early once `s = 1` (the common case: cheap).
+fn support_lattice(a: &[f64], from: usize) -> Option<(usize, usize)> {
+    let mut first = None;
+    let mut s = 0usize;
+    for (i, &v) in a.iter().enumerate().skip(from) {
+        if v != 0.0 {
+            match first {
+                None => first = Some(i),
+                Some(f) => {
+                    s = gcd(s, i - f);
+                    if s == 1 {
+                        return Some((1, 0));
+                    }
+                }
+            }
+        }
+    }
+    first.map(|f| if s == 0 { (0, f) } else { (s, f % s) })
+}
+
+/// Sets to zero the entries `k ≥ from` of `out` off the lattice `{r + s k}` (`s ≥ 2`): the
+/// exact structural zeros that FFT round-off would otherwise fill with noise.
+fn zero_off_lattice(out: &mut [f64], from: usize, (s, r): (usize, usize)) {
+    if s == 1 {
+        return;
+    }
+    for (k, v) in out.iter_mut().enumerate().skip(from) {
+        let on = if s == 0 { k == r } else { k % s == r % s };
+        if !on {
+            *v = 0.0;
+        }
+    }
+}
+
+/// The support lattice of `a · b` from those of `a` and `b`.
+fn product_lattice(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
+    let s = gcd(a.0, b.0);
+    let r = a.1 + b.1;
+    if s == 0 {
+        (0, r)
+    } else {
+        (s, r % s)
+    }
+}
+
+/// Split product: FFT for all coefficients, the first [`EXACT_LEN`] recomputed naively,
+/// and exact zeros kept off the operands' support lattice.
+fn mul_split(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let mut out = mul_fft(a, b, n);
+    let low = EXACT_LEN.min(n);
+    let exact = mul_naive(&a[..a.len().min(low)], &b[..b.len().min(low)], low);
+    out[..low].copy_from_slice(&exact);
+    if let (Some(la), Some(lb)) = (support_lattice(a, 0), support_lattice(b, 0)) {
+        zero_off_lattice(&mut out, low, product_lattice(la, lb));
+    }
+    out
 }
 
 /// Truncated product `a·b mod ρ^n`, naive or FFT (see the module docs for the choice and
@@ -188,7 +495,7 @@ pub fn mul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     if prefer_naive(a, b, n) {
         mul_naive(a, b, n)
     } else {
-        mul_fft(a, b, n)
+        mul_split(a, b, n)
     }
 }
 
@@ -206,7 +513,7 @@ pub fn square(a: &[f64], n: usize) -> Vec<f64> {
     if prefer_naive(a, a, n) {
         mul_naive(a, a, n)
     } else {
-        mul_fft(a, a, n)
+        mul_split(a, a, n)
     }
 }
 
@@ -500,25 +807,27 @@ pub fn exp(g: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
         )));
     }
     let g = &g[..g.len().min(n)];
-    if n <= RECURRENCE_MAX_LEN {
-        // ig_i for i >= 1, stored at index i-1
-        let ig: Vec<f64> = derivative(g);
-        let mut e = vec![0.0; n];
-        e[0] = e0;
-        for k in 1..n {
-            if k % 256 == 0 {
-                check(cancel)?;
-            }
-            // Σ_{i=1}^{k} i g_i e_{k-i} = Σ_{j=0}^{k-1} ig[j] e[k-1-j]
-            e[k] = dot_rev_prefix(&ig, &e, k) / k as f64;
+    // the positive recurrence for the first nr ≥ RECURRENCE_MAX_LEN coefficients
+    let nr = recurrence_prefix(n);
+    // ig_i for i >= 1, stored at index i-1
+    let ig: Vec<f64> = derivative(g);
+    let mut low = vec![0.0; nr];
+    low[0] = e0;
+    for k in 1..nr {
+        if k % 256 == 0 {
+            check(cancel)?;
         }
-        return Ok(e);
+        // Σ_{i=1}^{k} i g_i e_{k-i} = Σ_{j=0}^{k-1} ig[j] e[k-1-j]
+        low[k] = dot_rev_prefix(&ig, &low, k) / k as f64;
     }
-    // Newton on h = g - g0 (h_0 = 0), then scale by e^{g0}
+    if n <= RECURRENCE_MAX_LEN {
+        return Ok(low);
+    }
+    // Newton on h = g - g0 (h_0 = 0) from the exact prefix, then scale by e^{g0}
     let mut h = g.to_vec();
     h[0] = 0.0;
-    let mut e = vec![1.0];
-    let mut m = 1;
+    let mut e: Vec<f64> = low.iter().map(|v| v / e0).collect();
+    let mut m = nr;
     while m < n {
         check(cancel)?;
         let m2 = (2 * m).min(n);
@@ -526,14 +835,33 @@ pub fn exp(g: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
         let d_hi: Vec<f64> = (m..m2)
             .map(|i| h.get(i).copied().unwrap_or(0.0) - l[i])
             .collect();
-        let corr = mul(&e, &d_hi, m2 - m);
+        let corr = mul_fast(&e, &d_hi, m2 - m);
         e.extend_from_slice(&corr);
         m = m2;
     }
     for v in e.iter_mut() {
         *v *= e0;
     }
+    e[..nr].copy_from_slice(&low);
+    // exp(g0 + h) is supported on the multiples of the gcd of h's nonzero indices
+    if let Some(st) = index_gcd(g) {
+        zero_off_lattice(&mut e, nr, (st, 0));
+    }
     Ok(e)
+}
+
+/// gcd of the indices `i ≥ 1` with `g_i ≠ 0` (`None` if there is none).
+fn index_gcd(g: &[f64]) -> Option<usize> {
+    let mut s = 0usize;
+    for (i, &v) in g.iter().enumerate().skip(1) {
+        if v != 0.0 {
+            s = gcd(s, i);
+            if s == 1 {
+                break;
+            }
+        }
+    }
+    (s > 0).then_some(s)
 }
 
 /// `Σ_{j=0}^{k-1} a[j] · e[k-1-j]` (the convolution sum of a recurrence), with several
@@ -580,20 +908,22 @@ pub fn sinh_cosh(g: &[f64], n: usize, cancel: Cancel) -> Result<(Vec<f64>, Vec<f
         )));
     }
     let g = &g[..g.len().min(n)];
-    if n <= RECURRENCE_MAX_LEN {
-        let ig = derivative(g);
-        let mut s = vec![0.0; n];
-        let mut c = vec![0.0; n];
-        s[0] = s0;
-        c[0] = c0;
-        for k in 1..n {
-            if k % 256 == 0 {
-                check(cancel)?;
-            }
-            s[k] = dot_rev_prefix(&ig, &c, k) / k as f64;
-            c[k] = dot_rev_prefix(&ig, &s, k) / k as f64;
+    // the positive recurrences for the first RECURRENCE_MAX_LEN coefficients
+    let nr = n.min(RECURRENCE_MAX_LEN);
+    let ig = derivative(g);
+    let mut s_low = vec![0.0; nr];
+    let mut c_low = vec![0.0; nr];
+    s_low[0] = s0;
+    c_low[0] = c0;
+    for k in 1..nr {
+        if k % 256 == 0 {
+            check(cancel)?;
         }
-        return Ok((s, c));
+        s_low[k] = dot_rev_prefix(&ig, &c_low, k) / k as f64;
+        c_low[k] = dot_rev_prefix(&ig, &s_low, k) / k as f64;
+    }
+    if n <= RECURRENCE_MAX_LEN {
+        return Ok((s_low, c_low));
     }
     let mut h = g.to_vec();
     h[0] = 0.0;
@@ -606,6 +936,24 @@ pub fn sinh_cosh(g: &[f64], n: usize, cancel: Cancel) -> Result<(Vec<f64>, Vec<f
         let sh = 0.5 * (e[k] - ei[k]);
         s[k] = s0 * ch + c0 * sh;
         c[k] = c0 * ch + s0 * sh;
+    }
+    s[..nr].copy_from_slice(&s_low);
+    c[..nr].copy_from_slice(&c_low);
+    // supported on the multiples of st = gcd of g's nonzero indices; if g_0 = 0 and every
+    // nonzero index is an odd multiple of st, sinh g is odd and cosh g even in ρ^st
+    if let Some(st) = index_gcd(g) {
+        let odd = g0 == 0.0
+            && g.iter()
+                .enumerate()
+                .skip(1)
+                .all(|(i, &v)| v == 0.0 || (i / st) % 2 == 1);
+        if odd {
+            zero_off_lattice(&mut s, nr, (2 * st, st));
+            zero_off_lattice(&mut c, nr, (2 * st, 0));
+        } else {
+            zero_off_lattice(&mut s, nr, (st, 0));
+            zero_off_lattice(&mut c, nr, (st, 0));
+        }
     }
     Ok((s, c))
 }
@@ -650,44 +998,83 @@ pub fn rsqrt_one_minus_sq(
     for v in u.iter_mut() {
         *v *= b2;
     }
-    if n <= RECURRENCE_MAX_LEN {
-        // reversed copies so that both dot products run forward over contiguous memory:
-        // Σ_{j=1}^{m} U_j G_{m-j} = Σ_{i<m} G_i urev[n-m+i] with urev[k] = U[n-k]
-        let urev: Vec<f64> = (0..n)
-            .map(|k| if k == 0 { 0.0 } else { u[n - k] })
-            .collect();
-        let jurev: Vec<f64> = (0..n)
-            .map(|k| {
-                if k == 0 {
-                    0.0
-                } else {
-                    (n - k) as f64 * u[n - k]
-                }
-            })
-            .collect();
-        let mut g = vec![0.0; n];
-        g[0] = 1.0 / f0.sqrt();
-        let du = first_nonzero(&u).max(1);
-        for m in 1..n {
-            if m % 256 == 0 {
-                check(cancel)?;
+    // the positive recurrence for the first nr ≥ RECURRENCE_MAX_LEN coefficients, nr chosen
+    // so that Newton doublings from it land exactly on n (no partial last step)
+    let nr = recurrence_prefix(n);
+    // reversed copies so that both dot products run forward over contiguous memory:
+    // Σ_{j=1}^{m} U_j G_{m-j} = Σ_{i<m} G_i urev[nr-m+i] with urev[k] = U[nr-k]
+    let urev: Vec<f64> = (0..nr)
+        .map(|k| if k == 0 { 0.0 } else { u[nr - k] })
+        .collect();
+    let jurev: Vec<f64> = (0..nr)
+        .map(|k| {
+            if k == 0 {
+                0.0
+            } else {
+                (nr - k) as f64 * u[nr - k]
             }
-            if m < du {
-                continue;
-            }
-            // Σ_{j=1}^{m} U_j G_{m-j} (m - j/2) = m Σ U_j G_{m-j} - ½ Σ j U_j G_{m-j}
-            let a = dot(&g[..m], &urev[n - m..]);
-            let b = dot(&g[..m], &jurev[n - m..]);
-            let v = (m as f64 * a - 0.5 * b) / (f0 * m as f64);
-            g[m] = v.max(0.0);
+        })
+        .collect();
+    let mut g = vec![0.0; nr];
+    g[0] = 1.0 / f0.sqrt();
+    let du = first_nonzero(&u).max(1);
+    for m in 1..nr {
+        if m % 256 == 0 {
+            check(cancel)?;
         }
+        if m < du {
+            continue;
+        }
+        // Σ_{j=1}^{m} U_j G_{m-j} (m - j/2) = m Σ U_j G_{m-j} - ½ Σ j U_j G_{m-j}
+        let (a, b) = kernels::dot2(&g[..m], &urev[nr - m..], &jurev[nr - m..]);
+        let v = (m as f64 * a - 0.5 * b) / (f0 * m as f64);
+        g[m] = v.max(0.0);
+    }
+    if n <= RECURRENCE_MAX_LEN {
         return Ok(g);
     }
+    // Newton's inverse square root from the exact prefix
     let mut f: Vec<f64> = u.iter().map(|v| -v).collect();
     f[0] = f0;
-    let mut g = inv_sqrt(&f, n, cancel)?;
-    clamp_nonneg(&mut g);
+    let mut g = inv_sqrt_from(&f, g, n, cancel)?;
+    clamp_nonneg(&mut g[nr..]);
+    // G is supported on the multiples of the gcd of U's nonzero indices
+    if let Some(st) = index_gcd(&u) {
+        zero_off_lattice(&mut g, nr, (st, 0));
+    }
     Ok(g)
+}
+
+/// Length of the exact recurrence prefix for `n` coefficients: `n` itself up to
+/// [`RECURRENCE_MAX_LEN`], else `⌈n / 2^k⌉` for the fewest doublings `k` that keep it
+/// `≥ RECURRENCE_MAX_LEN` (so Newton's doublings from it end exactly at `n`).
+fn recurrence_prefix(n: usize) -> usize {
+    if n <= RECURRENCE_MAX_LEN {
+        return n;
+    }
+    let mut k = 0u32;
+    while n.div_ceil(1 << (k + 1)) >= RECURRENCE_MAX_LEN {
+        k += 1;
+    }
+    n.div_ceil(1 << k)
+}
+
+/// Newton's iteration for `f^{−1/2}` continued from a correct prefix `y` (its first
+/// `y.len()` coefficients), with products of absolute accuracy ([`mul_fast`]): the prefix
+/// is kept as it is, the new coefficients carry absolute round-off.
+fn inv_sqrt_from(f: &[f64], mut y: Vec<f64>, n: usize, cancel: Cancel) -> Result<Vec<f64>> {
+    let mut m = y.len();
+    while m < n {
+        check(cancel)?;
+        let m2 = (2 * m).min(n);
+        let y2 = mul_fast(&y, &y, m2);
+        let fy2 = mul_fast(&f[..f.len().min(m2)], &y2, m2);
+        let e_hi: Vec<f64> = fy2[m..m2].iter().map(|v| -v).collect();
+        let corr = mul_fast(&y, &e_hi, m2 - m);
+        y.extend(corr.iter().map(|v| 0.5 * v));
+        m = m2;
+    }
+    Ok(y)
 }
 
 #[cfg(test)]
@@ -766,20 +1153,35 @@ mod tests {
     #[test]
     fn naive_product_is_relatively_exact_for_nonnegative_series() {
         // a_i = 2^-i*... widely ranging coefficients; product coefficient k = sum of positive terms
-        let n = 300;
-        let a: Vec<f64> = (0..n).map(|i| (-(i as f64) * 0.9).exp()).collect();
-        let b: Vec<f64> = (0..n).map(|i| (-(i as f64) * 1.1).exp()).collect();
-        let p = mul_nonneg(&a, &b, n);
-        for k in 0..n {
-            // exact: sum_i e^{-0.9 i - 1.1 (k-i)} = e^{-1.1k} sum_i e^{0.2 i}
-            let exact = (-1.1 * k as f64).exp() * ((0.2 * (k + 1) as f64).exp() - 1.0)
-                / (0.2f64.exp() - 1.0);
-            assert!(
-                ((p[k] - exact) / exact).abs() < 1e-12,
-                "k={k} {} {}",
-                p[k],
-                exact
-            );
+        // (the naive product itself at n = 300; mul_nonneg at any length keeps the first
+        // EXACT_LEN coefficients exact — split products — and FFT-accurate ones beyond)
+        for &n in &[300usize, 3000] {
+            let a: Vec<f64> = (0..n).map(|i| (-(i as f64) * 0.9).exp()).collect();
+            let b: Vec<f64> = (0..n).map(|i| (-(i as f64) * 1.1).exp()).collect();
+            let p = mul_nonneg(&a, &b, n);
+            let pn = mul_naive(&a, &b, n);
+            for k in 0..n {
+                // exact: sum_i e^{-0.9 i - 1.1 (k-i)} = e^{-1.1k} sum_i e^{0.2 i}
+                let exact = (-1.1 * k as f64).exp() * ((0.2 * (k + 1) as f64).exp() - 1.0)
+                    / (0.2f64.exp() - 1.0);
+                if k < 300 && exact > 1e-300 {
+                    assert!(
+                        ((pn[k] - exact) / exact).abs() < 1e-12,
+                        "naive k={k} {} {exact}",
+                        pn[k]
+                    );
+                }
+                if k < EXACT_LEN {
+                    assert!(
+                        ((p[k] - exact) / exact).abs() < 1e-12,
+                        "n={n} k={k} {} {}",
+                        p[k],
+                        exact
+                    );
+                } else {
+                    assert!(p[k] >= 0.0 && (p[k] - exact).abs() < 1e-15, "n={n} k={k}");
+                }
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 type CoefficientTriple<'py> = (Bound<'py, PyArray1<f64>>, f64, f64);
+type NodesWeights<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
 
 fn float_param(params: &Bound<'_, PyDict>, key: &str, default: f64) -> PyResult<f64> {
     match params.get_item(key)? {
@@ -173,7 +174,7 @@ pub fn closed_form_kinks(name: &str, params: &Bound<'_, PyDict>) -> PyResult<Vec
 pub fn gauss_hermite<'py>(
     py: Python<'py>,
     n: usize,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<NodesWeights<'py>> {
     let rule = py
         .detach(|| quadrature::gauss_hermite(n))
         .map_err(to_pyerr)?;

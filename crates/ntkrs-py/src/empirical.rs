@@ -65,6 +65,9 @@ fn named(name: &str, params: &Bound<'_, PyDict>) -> PyResult<Option<FnActivation
     Ok(Some(act))
 }
 
+/// `([(W, b) per hidden layer], v, b_out)`.
+type MlpParameters<'py> = (Vec<(Bound<'py, PyArray2<f64>>, Vec<f64>)>, Vec<f64>, f64);
+
 type EmpiricalOutput<'py> = (
     Bound<'py, PyArray2<f64>>,
     Bound<'py, PyArray2<f64>>,
@@ -150,7 +153,7 @@ pub fn empirical_parameters<'py>(
     depth: usize,
     width: usize,
     seed: u64,
-) -> PyResult<(Vec<(Bound<'py, PyArray2<f64>>, Vec<f64>)>, Vec<f64>, f64)> {
+) -> PyResult<MlpParameters<'py>> {
     let vars = EmpiricalVariances {
         weight_var: 1.0,
         bias_var: 1.0,

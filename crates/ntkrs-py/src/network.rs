@@ -2,8 +2,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use faer::{Mat, MatRef, Par};
-use ntk_core::gram::{gram, gram_f32, GramMethod, GramOperator, KernelKind};
+use faer::{Mat, MatMut, MatRef, Par};
+use ntk_core::gram::{
+    check_gram_fits, gram_into, GramKernel, GramMethod, GramOperator, GramScalar, KernelKind,
+};
 use ntk_core::lanczos::eigsh_auto;
 use ntk_core::operator::SymmetricOperator;
 
@@ -273,7 +275,7 @@ impl PyNetwork {
             other => {
                 return Err(py_error(
                     "InvalidInputError",
-                    format!("method must be 'exact' or 'series', got {other:?}"),
+                    format!("method must be 'exact', 'interpolated' or 'series', got {other:?}"),
                 ))
             }
         };
@@ -282,17 +284,24 @@ impl PyNetwork {
             Some(y) => Some(points_view(y, "Y")?),
             None => None,
         };
-        let net = &self.inner;
-        if f32 {
-            let g = run_cancellable(py, |cancel| {
-                gram_f32(net, xv, yv, kind, method, Par::rayon(0), cancel)
-            })?;
-            Ok(f32_numpy(py, &g).into_any())
+        let (n, d) = (xv.nrows(), xv.ncols());
+        let m = yv.map_or(n, |y| y.nrows());
+        let entries = if yv.is_none() {
+            n.saturating_mul(n + 1) / 2
         } else {
-            let g = run_cancellable(py, |cancel| {
-                gram(net, xv, yv, kind, method, Par::rayon(0), cancel)
-            })?;
-            Ok(f64_numpy(py, &g).into_any())
+            n.saturating_mul(m)
+        };
+        let net = &self.inner;
+        // Refuse before allocating; then fill a zeroed (lazily paged) NumPy array in place,
+        // so the Gram exists once in memory.
+        check_gram_fits(n, m, d, if f32 { 4 } else { 8 }).map_err(to_pyerr)?;
+        let kernel = run_cancellable(py, |cancel| {
+            GramKernel::new(net, kind, method, entries, Par::rayon(0), cancel)
+        })?;
+        if f32 {
+            Ok(gram_array::<f32>(py, &kernel, xv, yv, (n, m))?.into_any())
+        } else {
+            Ok(gram_array::<f64>(py, &kernel, xv, yv, (n, m))?.into_any())
         }
     }
 
@@ -372,15 +381,26 @@ fn f64_numpy<'py>(py: Python<'py>, m: &Mat<f64>) -> Bound<'py, PyArray2<f64>> {
     crate::spectrum::mat_to_numpy(py, m)
 }
 
-fn f32_numpy<'py>(py: Python<'py>, m: &Mat<f32>) -> Bound<'py, PyArray2<f32>> {
-    let (r, c) = (m.nrows(), m.ncols());
-    let mut data = Vec::with_capacity(r * c);
-    for i in 0..r {
-        for j in 0..c {
-            data.push(m[(i, j)]);
-        }
+/// Fill a zeroed (lazily paged) NumPy array with the Gram in place, so it exists once.
+fn gram_array<'py, T: numpy::Element + GramScalar>(
+    py: Python<'py>,
+    kernel: &GramKernel,
+    xv: MatRef<'_, f64>,
+    yv: Option<MatRef<'_, f64>>,
+    (n, m): (usize, usize),
+) -> PyResult<Bound<'py, PyArray2<T>>> {
+    let arr = PyArray2::<T>::zeros(py, [n, m], false);
+    {
+        let mut rw = arr.readwrite();
+        let out = rw
+            .as_slice_mut()
+            .map_err(|e| py_error("InvalidInputError", e.to_string()))?;
+        run_cancellable(py, |cancel| {
+            let view = MatMut::from_row_major_slice_mut(out, n, m);
+            gram_into(kernel, xv, yv, view, Par::rayon(0), cancel)
+        })?;
     }
-    data.into_pyarray(py).reshape([r, c]).expect("size matches")
+    Ok(arr)
 }
 
 /// Matrix-free kernel Gram operator (engine side of `ntkrs.GramOperator`).
