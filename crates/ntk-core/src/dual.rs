@@ -1136,7 +1136,36 @@ impl HermiteLayer {
     /// From coefficients at `q`; `derivative_second_moment = E[φ'(√qZ)²]` if known (else the
     /// finite sum is used and the derivative tail is taken as 0); `finite` if the expansion
     /// is complete (polynomial); `exact` if coefficient errors are negligible.
+    ///
+    /// For a kinked activation whose highest coefficients sink into their own noise (e.g.
+    /// quadrature coefficients of ELU at `K = 8192`), the [`TailModel`] is fitted on the
+    /// largest `K' = K/2^i` whose window is above the noise, and the layer keeps
+    /// `μ_0..=μ_{K'}` only, the model replacing the rest.
     pub fn new(
+        q: f64,
+        coefs: &HermiteCoefficients,
+        derivative_second_moment: Option<f64>,
+        finite: bool,
+        exact: bool,
+    ) -> Self {
+        let layer = HermiteLayer::build(q, coefs, derivative_second_moment, finite, exact);
+        if finite || layer.model.is_some() {
+            return layer;
+        }
+        let mut kk = coefs.mu.len().saturating_sub(1) / 2;
+        while kk >= 256 {
+            let mut cut = coefs.clone();
+            cut.mu.truncate(kk + 1);
+            let l = HermiteLayer::build(q, &cut, derivative_second_moment, finite, exact);
+            if l.model.is_some() {
+                return l;
+            }
+            kk /= 2;
+        }
+        layer
+    }
+
+    fn build(
         q: f64,
         coefs: &HermiteCoefficients,
         derivative_second_moment: Option<f64>,
@@ -2047,6 +2076,48 @@ pub(crate) mod tests {
             }
         }
         (v + cv_comp, d + cd_comp)
+    }
+
+    #[test]
+    fn tail_model_across_hermite_degrees() {
+        // ELU / SELU tabulated at K = 512 (short) and K = 8192 (top coefficients at the
+        // quadrature's noise level: the model is fitted below it): ψ(−1), ψ̇(−1) to 1e-10
+        for act in activations().into_iter().filter(|a| !a.3.is_empty()) {
+            let mp = MP_ENDPOINTS
+                .iter()
+                .find(|r| r.0 == act.0 && r.1 == 1.0)
+                .unwrap()
+                .2;
+            for &k in &[512usize, 8192] {
+                let layer = tabulated_layer(&act, 1.0, k);
+                let m = layer.tail_model().expect("tail model");
+                for (c, rv, rd) in [(-1.0, mp[1], mp[3]), (1.0, mp[0], mp[2])] {
+                    let v = layer.eval(Correlation::new(c).unwrap()).unwrap();
+                    eprintln!(
+                        "{} K={k} (model from K'={}) c={c}: psi err {:.1e}, psi_dot err {:.1e}",
+                        act.0,
+                        m.degree(),
+                        (v.psi - rv).abs(),
+                        (v.psi_dot - rd).abs()
+                    );
+                    assert!(
+                        (v.psi - rv).abs() <= 1e-10 * rv.abs(),
+                        "{} K={k} c={c}",
+                        act.0
+                    );
+                    assert!(
+                        (v.psi_dot - rd).abs() <= 1e-10 * rd.abs(),
+                        "{} K={k} c={c}",
+                        act.0
+                    );
+                    assert!(
+                        (v.psi_dot - rd).abs() <= v.error_dot + 1e-13,
+                        "{} K={k} c={c}",
+                        act.0
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -171,10 +171,7 @@ pub fn closed_form_kinks(name: &str, params: &Bound<'_, PyDict>) -> PyResult<Vec
 
 /// Probabilists' Gauss–Hermite rule with `n` nodes (weights sum to 1).
 #[pyfunction]
-pub fn gauss_hermite<'py>(
-    py: Python<'py>,
-    n: usize,
-) -> PyResult<NodesWeights<'py>> {
+pub fn gauss_hermite<'py>(py: Python<'py>, n: usize) -> PyResult<NodesWeights<'py>> {
     let rule = py
         .detach(|| quadrature::gauss_hermite(n))
         .map_err(to_pyerr)?;
