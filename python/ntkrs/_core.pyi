@@ -96,3 +96,120 @@ def sphere_monomial_eigenvalue(dim: int, k: int, p: int) -> tuple[float, float]:
 
 def sphere_multiplicity(dim: int, k: int) -> tuple[float, float]:
     """``(N(dim, k), ln N(dim, k))``."""
+
+# ---------------------------------------------------------------- networks and kernels
+
+class Network:
+    """Engine side of ``ntkrs.Network``. ``activation`` is ``("closed", name, params)`` or
+    ``("tabulated", name, [(q, mu, error, second_moment, derivative_second_moment | None), ...])``."""
+
+    def __init__(
+        self,
+        activation: tuple,
+        depth: int,
+        weight_var: float | None = None,
+        bias_var: float | None = None,
+        input_weight_var: float = 1.0,
+        input_bias_var: float = 0.0,
+    ) -> None: ...
+    @staticmethod
+    def edge_of_chaos(activation: tuple, depth: int, q: float) -> "Network": ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def weight_var(self) -> float: ...
+    @property
+    def bias_var(self) -> float: ...
+    @property
+    def input_weight_var(self) -> float: ...
+    @property
+    def input_bias_var(self) -> float: ...
+    def variances(self) -> npt.NDArray[np.float64]: ...
+    def ntk_at_one(self) -> float: ...
+    def nngp_at_one(self) -> float: ...
+    def series(self, degree: int, ntk: bool = True, keep_layers: bool = False) -> dict[str, Any]: ...
+    def kernel_at(
+        self, rho: npt.NDArray[np.float64], ntk: bool = True
+    ) -> tuple[npt.NDArray[np.float64] | None, npt.NDArray[np.float64]]: ...
+    def gram(
+        self,
+        x: npt.NDArray[np.float64],
+        y: npt.NDArray[np.float64] | None,
+        kind: str,
+        method: str,
+        degree: int,
+        f32: bool,
+    ) -> npt.NDArray[Any]: ...
+    def gram_operator(self, x: npt.NDArray[np.float64], kind: str) -> "GramOperator": ...
+
+class GramOperator:
+    """Matrix-free Gram operator (recomputes Gram tiles on every product)."""
+
+    @property
+    def n(self) -> int: ...
+    def matmat(self, v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+    def eigsh(
+        self,
+        k: int,
+        which: str = "largest",
+        tol: float = 1e-10,
+        return_vectors: bool = False,
+        max_restarts: int = 1000,
+        seed: int = 0,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, dict[str, Any]]: ...
+
+def batch_network_series(networks: Sequence[Network], degree: int, ntk: bool = True) -> list[Any]:
+    """One series dict per network, or the exception instance for a network that failed."""
+
+# ---------------------------------------------------------------- eigensolvers
+
+def eigsh_dense(
+    a: npt.NDArray[np.float64],
+    k: int,
+    which: str = "largest",
+    tol: float = 1e-10,
+    return_vectors: bool = False,
+    max_restarts: int = 1000,
+    seed: int = 0,
+    block_size: int | None = None,
+    krylov_dim: int | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, dict[str, Any]]:
+    """Block Lanczos (dense path for small n) on a C-contiguous symmetric matrix."""
+
+def eigsh_callable(
+    n: int,
+    matmat: Any,
+    k: int,
+    which: str = "largest",
+    tol: float = 1e-10,
+    return_vectors: bool = False,
+    max_restarts: int = 1000,
+    seed: int = 0,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, dict[str, Any]]:
+    """Block Lanczos on an operator given by ``matmat(X: (n, b)) -> (n, b)``."""
+
+def eigvalsh_dense(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """All eigenvalues (ascending) of a symmetric matrix."""
+
+# ---------------------------------------------------------------- empirical NTK, threads
+
+def empirical_ntk(
+    x: npt.NDArray[np.float64],
+    activation: tuple,
+    depth: int,
+    width: int,
+    weight_var: float,
+    bias_var: float,
+    input_weight_var: float,
+    input_bias_var: float,
+    seed: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[float]]:
+    """``(ntk, readout_nngp, outputs)`` of one random network of the given width."""
+
+def empirical_parameters(
+    input_dim: int, depth: int, width: int, seed: int
+) -> tuple[list[tuple[npt.NDArray[np.float64], list[float]]], list[float], float]:
+    """The unscaled parameters ``empirical_ntk`` draws for ``seed``."""
+
+def set_num_threads(threads: int) -> None: ...
+def get_num_threads() -> int: ...

@@ -66,7 +66,7 @@ pub fn eig_output(py: Python<'_>, res: EigshResult) -> PyResult<EigOutput<'_>> {
 
 /// Top/bottom-k eigenpairs of a dense symmetric matrix (C-contiguous float64).
 #[pyfunction]
-#[pyo3(signature = (a, k, which="largest", tol=1e-10, return_vectors=false, max_restarts=1000, seed=0))]
+#[pyo3(signature = (a, k, which="largest", tol=1e-10, return_vectors=false, max_restarts=1000, seed=0, block_size=None, krylov_dim=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn eigsh_dense<'py>(
     py: Python<'py>,
@@ -77,13 +77,17 @@ pub fn eigsh_dense<'py>(
     return_vectors: bool,
     max_restarts: usize,
     seed: u64,
+    block_size: Option<usize>,
+    krylov_dim: Option<usize>,
 ) -> PyResult<EigOutput<'py>> {
     let which = parse_which(which)?;
     let (n, m) = (a.shape()[0], a.shape()[1]);
     let slice = a
         .as_slice()
         .map_err(|_| py_error("InvalidInputError", "the matrix must be C-contiguous"))?;
-    let opts = options(tol, return_vectors, max_restarts, seed);
+    let mut opts = options(tol, return_vectors, max_restarts, seed);
+    opts.block_size = block_size;
+    opts.krylov_dim = krylov_dim;
     let res = run_cancellable(py, |cancel| {
         // row-major n×n = the transpose of a column-major view; symmetric, so the same matrix
         let view = MatRef::from_row_major_slice(slice, n, m);
