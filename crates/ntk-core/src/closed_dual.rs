@@ -98,31 +98,6 @@ fn family(cf: &ClosedForm) -> Family {
     }
 }
 
-/// Short name for messages.
-fn cf_name(cf: &ClosedForm) -> String {
-    match cf {
-        ClosedForm::Relu => "relu".into(),
-        ClosedForm::LeakyRelu { slope } => format!("leaky_relu(slope={slope})"),
-        ClosedForm::Abs => "abs".into(),
-        ClosedForm::Step => "step".into(),
-        ClosedForm::Identity => "identity".into(),
-        ClosedForm::Erf { scale } => format!("erf(scale={scale})"),
-        ClosedForm::Sin { freq } => format!("sin(freq={freq})"),
-        ClosedForm::Cos { freq } => format!("cos(freq={freq})"),
-        ClosedForm::Exp { scale } => format!("exp(scale={scale})"),
-        ClosedForm::Gaussian => "gaussian".into(),
-        ClosedForm::GaussianPdf => "gaussian_pdf".into(),
-        ClosedForm::Gelu => "gelu".into(),
-        ClosedForm::HardTanh => "hardtanh".into(),
-        ClosedForm::Relu6 => "relu6".into(),
-        ClosedForm::Monomial { n } => format!("monomial(n={n})"),
-        ClosedForm::Hermite { n } => format!("hermite(n={n})"),
-        ClosedForm::Polynomial { coeffs } => {
-            format!("polynomial(degree {})", coeffs.len().saturating_sub(1))
-        }
-    }
-}
-
 /// `θ − sin θ` without cancellation for small `θ`.
 fn theta_minus_sin(t: f64) -> f64 {
     if t < 0.75 {
@@ -583,7 +558,7 @@ fn compose_exp_family(
 
 impl HermiteSource for ClosedForm {
     fn name(&self) -> String {
-        cf_name(self)
+        ClosedForm::name(self)
     }
     fn coefficients(&self, degree: usize, q: f64) -> Result<HermiteCoefficients> {
         ClosedForm::coefficients(self, degree, q)
@@ -595,7 +570,7 @@ impl HermiteSource for ClosedForm {
         if !v.is_finite() {
             return Err(NtkError::InvalidArgument(format!(
                 "E[phi^2] of {} at q = {q} is not finite ({v})",
-                cf_name(self)
+                ClosedForm::name(self)
             )));
         }
         Ok(v)
@@ -620,7 +595,7 @@ impl HermiteSource for ClosedForm {
 
 impl Dual for ClosedForm {
     fn name(&self) -> String {
-        cf_name(self)
+        ClosedForm::name(self)
     }
 
     fn psi_one(&self, q: f64) -> Result<f64> {
@@ -726,7 +701,7 @@ impl Dual for ClosedForm {
         {
             return Err(NtkError::NonFinite(format!(
                 "the dual series of {} at q = {q} overflowed",
-                cf_name(self)
+                ClosedForm::name(self)
             )));
         }
         Ok(Composition {
@@ -857,7 +832,7 @@ fn general(cf: &ClosedForm, cov: f64, q1: f64, q2: f64, derivative: bool) -> Res
     if !v.is_finite() {
         return Err(NtkError::NonFinite(format!(
             "dual of {} overflowed at s = {cov}, q1 = {q1}, q2 = {q2}",
-            cf_name(cf)
+            ClosedForm::name(cf)
         )));
     }
     Ok(v)

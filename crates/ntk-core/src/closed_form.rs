@@ -364,7 +364,7 @@ fn gelu_core(q: f64) -> f64 {
 
 impl ClosedForm {
     /// A short name for messages.
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             ClosedForm::Relu => "relu".into(),
             ClosedForm::LeakyRelu { slope } => format!("leaky_relu(slope={slope})"),
