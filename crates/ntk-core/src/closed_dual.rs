@@ -651,7 +651,7 @@ impl Dual for ClosedForm {
     }
 
     fn uses_complement(&self) -> bool {
-        closed_piecewise(self).is_some()
+        self.piecewise().is_some()
     }
 
     fn compose(&self, q: f64, c: &[f64], derivative: bool, cancel: Cancel) -> Result<Composition> {
@@ -666,12 +666,7 @@ impl Dual for ClosedForm {
         }
         let n = c.len();
         if n == 0 {
-            return Ok(Composition {
-                value: Vec::new(),
-                derivative: derivative.then(Vec::new),
-                value_error: 0.0,
-                derivative_error: 0.0,
-            });
+            return Ok(Composition::empty(derivative));
         }
         let inner = inner_info(c)?;
         if inner.d == usize::MAX || 1.0 - inner.c0 <= 0.0 {
@@ -715,7 +710,7 @@ impl Dual for ClosedForm {
 
 /// The exact piecewise-linear dual of hard-tanh / ReLU6 (`None` for other closed forms).
 fn closed_pl(cf: &ClosedForm) -> Result<Option<PlDual>> {
-    match closed_piecewise(cf) {
+    match cf.piecewise() {
         Some(pl) => PlDual::new(&pl),
         None => Ok(None),
     }
@@ -1271,23 +1266,6 @@ impl PlDual {
     }
 }
 
-/// The piecewise-linear form of hard-tanh / ReLU6.
-fn closed_piecewise(cf: &ClosedForm) -> Option<PiecewiseLinear> {
-    match cf {
-        ClosedForm::HardTanh => Some(PiecewiseLinear {
-            kinks: vec![-1.0, 1.0],
-            intercepts: vec![-1.0, 0.0, 1.0],
-            slopes: vec![0.0, 1.0, 0.0],
-        }),
-        ClosedForm::Relu6 => Some(PiecewiseLinear {
-            kinks: vec![0.0, 6.0],
-            intercepts: vec![0.0, 0.0, 6.0],
-            slopes: vec![0.0, 1.0, 0.0],
-        }),
-        _ => None,
-    }
-}
-
 /// Composition for a continuous piecewise-linear dual: exact re-expansion where it applies,
 /// else the generic Hermite path of `src`.
 fn compose_piecewise(
@@ -1577,14 +1555,8 @@ mod tests {
 
     fn pl_cases() -> Vec<(String, PiecewiseLinear)> {
         vec![
-            (
-                "hardtanh".into(),
-                closed_piecewise(&ClosedForm::HardTanh).unwrap(),
-            ),
-            (
-                "relu6".into(),
-                closed_piecewise(&ClosedForm::Relu6).unwrap(),
-            ),
+            ("hardtanh".into(), ClosedForm::HardTanh.piecewise().unwrap()),
+            ("relu6".into(), ClosedForm::Relu6.piecewise().unwrap()),
             (
                 "three-kink".into(),
                 // continuous: pieces meet at -1.3, 0.4, 2.0

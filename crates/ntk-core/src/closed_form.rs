@@ -440,7 +440,7 @@ impl ClosedForm {
     }
 
     /// The piecewise-linear representation of hard-tanh / ReLU6.
-    fn piecewise(&self) -> Option<PiecewiseLinear> {
+    pub(crate) fn piecewise(&self) -> Option<PiecewiseLinear> {
         match self {
             ClosedForm::HardTanh => Some(PiecewiseLinear {
                 kinks: vec![-1.0, 1.0],

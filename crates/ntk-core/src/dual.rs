@@ -223,6 +223,18 @@ pub struct Composition {
     pub derivative_error: f64,
 }
 
+impl Composition {
+    /// The composition with an empty (length-0) inner series.
+    pub fn empty(derivative: bool) -> Self {
+        Composition {
+            value: Vec::new(),
+            derivative: derivative.then(Vec::new),
+            value_error: 0.0,
+            derivative_error: 0.0,
+        }
+    }
+}
+
 /// The dual kernel of an activation: everything the NTK/NNGP recursion needs.
 ///
 /// `q` is always the (equal) variance of the two pre-activations; for different variances
@@ -466,12 +478,7 @@ pub fn compose_hermite(
     check_q_positive(q)?;
     let n = c.len();
     if n == 0 {
-        return Ok(Composition {
-            value: Vec::new(),
-            derivative: derivative.then(Vec::new),
-            value_error: 0.0,
-            derivative_error: 0.0,
-        });
+        return Ok(Composition::empty(derivative));
     }
     let inner = inner_info(c)?;
     if inner.d == usize::MAX {
