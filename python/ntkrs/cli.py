@@ -215,6 +215,8 @@ def _options(spec: str, prefix: str) -> dict[str, float]:
             out[key.strip()] = float(value)
         except ValueError:
             raise InvalidInputError(f"{key.strip()} in data spec {spec!r} must be a number, got {value!r}") from None
+        if key.strip() in ("n", "d", "seed") and not out[key.strip()].is_integer():
+            raise InvalidInputError(f"{key.strip()} in data spec {spec!r} must be an integer, got {value!r}")
     return out
 
 
@@ -227,7 +229,12 @@ def cmd_gram(args: argparse.Namespace) -> int:
     dtype = np.float32 if args.dtype == "float32" else np.float64
     with prog.stage(f"{args.kind.upper()} Gram {X.shape[0]}x{X.shape[0]} of {desc}"):
         K = (net.ntk if args.kind == "ntk" else net.nngp)(X, method=args.method, dtype=dtype)
-    np.save(args.out, K, allow_pickle=False)
+    try:
+        np.save(args.out, K, allow_pickle=False)
+    except OSError as exc:
+        from .errors import InvalidInputError
+
+        raise InvalidInputError(f"cannot write {args.out!r}: {exc.strerror or exc}") from None
     sys.stdout.write(f"wrote {args.out}: {K.shape[0]}x{K.shape[1]} {K.dtype} ({net!r})\n")
     return 0
 
@@ -410,6 +417,46 @@ def _plot_sphere(spec: Any, net: Any, path: str, fitted: float | None, fit_range
     plt.close(fig)
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Thin wrapper over :func:`ntkrs.reproduce.reproduce`."""
+    from .reproduce import reproduce
+
+    index = reproduce(args.out, quick=args.quick, quiet=args.quiet or args.json, seed=args.seed)
+    if args.json:
+        json.dump(index, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    from .reproduce import format_summary
+
+    sys.stdout.write(format_summary(index, args.out))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Thin wrapper over :func:`ntkrs.report.write_report`."""
+    from .progress import Progress
+    from .report import parse_depths, write_report
+
+    net = _network_from_args(args)
+    depths = parse_depths(args.depths)
+    X, desc = _load_data(args.data)
+
+    def factory(depth: int):
+        return _network_from_args(argparse.Namespace(**{**vars(args), "depth": depth}))
+
+    path = write_report(net, X, args.out, title=args.title, data_description=desc, kind=args.kind, k=args.k,
+                        depths=depths, network_factory=factory, progress=Progress(args.quiet))
+    sys.stdout.write(f"wrote {path} ({net!r}; data: {desc})\n")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Thin wrapper over :func:`ntkrs.sweep.run_cli` (spec, engine and storage live there)."""
+    from .sweep import run_cli
+
+    return run_cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ntkrs",
@@ -471,6 +518,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_sphere)
+
+    p = sub.add_parser("reproduce", help="the paper's Table 1 and figures (PNG + CSV/JSON) into a directory")
+    p.add_argument("--out", "-o", default="ntkrs-reproduce", help="output directory (default ntkrs-reproduce)")
+    p.add_argument("--quick", action="store_true", help="small sizes (seconds; for CI)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data subsets, samples and random networks")
+    p.add_argument("--json", action="store_true", help="print index.json instead of the summary")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("report", help="self-contained HTML report: coefficient and eigenvalue decay, effective rank")
+    _add_network_args(p)
+    p.add_argument("--data", default="sphere:n=1000,d=10", help=data_help + " (default sphere:n=1000,d=10)")
+    p.add_argument("--out", "-o", default="report.html", help="output HTML file (default report.html)")
+    p.add_argument("--kind", choices=["ntk", "nngp"], default="ntk")
+    p.add_argument("--k", type=int, default=50, help="number of top Gram eigenvalues (default 50)")
+    p.add_argument("--depths", default=None, help="depths of the effective-rank curve, e.g. 1,2,4,8 (default 1..max(8, L))")
+    p.add_argument("--title", default=None, help="page title")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sweep", help="grid of settings -> results table (local threads or Dask; resumable)")
+    from .sweep import add_cli_arguments
+
+    add_cli_arguments(p)
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
@@ -484,7 +556,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads < 0:
             sys.stderr.write("ntkrs: error: --threads must be >= 0\n")
             return EXIT_USER_ERROR
-        set_num_threads(args.threads)
+        try:
+            set_num_threads(args.threads)
+        except NtkrsError as err:
+            sys.stderr.write(f"ntkrs: error: --threads: {err}\n")
+            return EXIT_USER_ERROR
     try:
         return int(args.func(args))
     except NtkrsError as err:
