@@ -47,6 +47,10 @@ from .registry import (
 )
 from .spec import ActivationSpec
 from .spectrum import EigshInfo, effective_rank, eigsh, eigvalsh, spectrum_report
+from .report import build_report, write_report
+from .reproduce import reproduce as reproduce_paper
+from .sweep import sweep
+from .sweep_spec import SweepSpec
 from .sphere import (
     SphereSpectrum,
     SphereSumCheck,
@@ -58,12 +62,27 @@ from .sphere import (
 
 def set_num_threads(threads: int) -> None:
     """Number of worker threads for all ntkrs computations (0: ``RAYON_NUM_THREADS`` or all
-    cores). Takes effect for calls started afterwards."""
+    cores). Takes effect for calls started afterwards.
+
+    ``threads`` is an integer ``≥ 0``. The Rust core runs series, Grams, eigensolvers, sphere
+    spectra and the empirical NTK on this pool (the command line's ``--threads N``)."""
+    import numbers
+
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise InputTypeError(
+            f"threads must be a non-negative integer (0 = RAYON_NUM_THREADS or all cores), "
+            f"got {threads!r}"
+        )
+    if threads < 0:
+        raise InvalidInputError(
+            f"threads must be >= 0 (0 = RAYON_NUM_THREADS or all cores), got {threads}"
+        )
     _core.set_num_threads(int(threads))
 
 
 def get_num_threads() -> int:
-    """Number of worker threads ntkrs uses."""
+    """Number of worker threads ntkrs uses (as set by :func:`set_num_threads`, else
+    ``RAYON_NUM_THREADS``, else the number of cores)."""
     return int(_core.get_num_threads())
 
 __version__: str = _core.VERSION
@@ -96,6 +115,11 @@ __all__ = [
     "monomial_sphere_eigenvalue",
     "sphere_multiplicity",
     "sphere_spectrum",
+    "sweep",
+    "SweepSpec",
+    "build_report",
+    "write_report",
+    "reproduce_paper",
     "get_num_threads",
     "set_num_threads",
     "activations",

@@ -99,6 +99,11 @@ class Activation:
     """An activation function φ with bound parameters.
 
     Obtain one with :func:`ntkrs.get_activation`. ``act(x)`` evaluates φ elementwise.
+
+    Attributes: ``name``, ``params`` (the bound parameters, defaults filled in), ``source``
+    (the plugin that registered it, ``"ntkrs.builtin"`` for built-ins) and ``spec`` (its
+    :class:`~ntkrs.ActivationSpec`). Hermite coefficients are cached per ``(degree, q)``;
+    instances are safe to share between threads.
     """
 
     def __init__(self, spec: ActivationSpec, params: Mapping[str, Any], source: str) -> None:
@@ -203,15 +208,29 @@ class Activation:
 
     # ------------------------------------------------------------------ evaluation
     def __call__(self, x: Any) -> np.ndarray:
-        """φ(x), elementwise (float64)."""
+        """φ(x), elementwise, as a float64 array of the shape of ``x``.
+
+        Raises :class:`~ntkrs.UnsupportedError` for an activation given only by Hermite
+        coefficients or a dual kernel, and :class:`~ntkrs.PluginError` if a plugin's function
+        raises or returns NaN/inf or a wrong shape."""
         return self._evaluate(x, derivative=False)
 
     def derivative(self, x: Any) -> np.ndarray:
-        """φ'(x), elementwise; derived numerically when the activation gives no derivative."""
+        """φ'(x), elementwise (float64, the shape of ``x``); derived by fourth-order central
+        differences of φ (steps kept clear of the kinks) when the activation gives no
+        derivative. Raises as :meth:`__call__`."""
         return self._evaluate(x, derivative=True)
 
     def _evaluate(self, x: Any, *, derivative: bool) -> np.ndarray:
-        arr = np.asarray(x, dtype=np.float64)
+        if np.iscomplexobj(x):
+            raise InputTypeError(f"{self.name} is evaluated at real numbers, got complex input")
+        try:
+            arr = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputTypeError(
+                f"{self.name} is evaluated at real numbers: x must be a number or an array of "
+                f"numbers, got {type(x).__name__}"
+            ) from None
         shape = arr.shape
         flat = np.ascontiguousarray(arr.ravel())
         if self.closed_form is not None:
@@ -232,6 +251,8 @@ class Activation:
             out = func(x, **self.params)
         except Exception as exc:  # a plugin's fault must not take ntkrs down
             raise self._plugin_error(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        if np.iscomplexobj(out):
+            raise self._plugin_error(f"{what} returned complex values; it must return real numbers")
         try:
             out = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError) as exc:
@@ -247,7 +268,7 @@ class Activation:
         bad = ~np.isfinite(out)
         if bad.any():
             i = int(np.argmax(bad))
-            raise self._plugin_error(f"{what} returned {out[i]} at x = {x[i]!r}")
+            raise self._plugin_error(f"{what} returned {out[i]} at x = {float(x[i])!r}")
         return out
 
     def _numerical_derivative(self, x: np.ndarray) -> np.ndarray:
@@ -266,11 +287,21 @@ class Activation:
 
     # ------------------------------------------------------------------ Hermite coefficients
     def hermite(self, degree: int, q: float = 1.0) -> np.ndarray:
-        """``μ_0 … μ_degree`` of ``φ(√q z)``: ``μ_k = E[φ(√q Z) h_k(Z)]``, ``h_k = He_k/√(k!)``."""
+        """``μ_0 … μ_degree`` of ``φ(√q z)``: ``μ_k = E[φ(√q Z) h_k(Z)]``, ``h_k = He_k/√(k!)``,
+        ``Z ~ N(0, 1)``; ``q > 0`` is the pre-activation variance. Returns a float64 array of
+        length ``degree + 1``.
+
+        Raises :class:`~ntkrs.InvalidInputError`/:class:`~ntkrs.InputTypeError` for an invalid
+        ``degree`` (``0 ≤ degree ≤ 100000``) or ``q``, :class:`~ntkrs.UnsupportedError` for
+        ``q ≠ 1`` with a coefficient-list activation (or a dual-only one), and
+        :class:`~ntkrs.PluginError` if a plugin's function misbehaves."""
         return self.hermite_with_error(degree, q).mu.copy()
 
     def hermite_with_error(self, degree: int, q: float = 1.0) -> HermiteResult:
-        """Like :meth:`hermite`, with the error estimate and ``E[φ(√q Z)²]``."""
+        """Like :meth:`hermite`, returning a :class:`HermiteResult`: ``mu``, ``error`` (the
+        estimated maximum absolute error of the entries), ``second_moment`` ``E[φ(√q Z)²]`` and
+        ``tail_mass`` (an upper estimate of ``Σ_{k>degree} μ_k²``). Same exceptions as
+        :meth:`hermite`; the result is cached and its ``mu`` read-only."""
         degree = _check_degree(degree)
         q = _check_q(q)
         key = (degree, q)
@@ -294,6 +325,13 @@ class Activation:
             plan = _core.SamplingPlan(degree, list(self.spec.kinks), q)
             values = self._call_user(self.spec.fn, np.asarray(plan.points), "fn")
             mu, err, m2 = plan.coefficients(values)
+            with np.errstate(over="ignore", invalid="ignore"):
+                captured = float(np.dot(np.asarray(mu), np.asarray(mu)))
+            if not (math.isfinite(float(m2)) and math.isfinite(captured)):
+                raise self._plugin_error(
+                    f"fn grows too fast: E[phi(sqrt(q) Z)^2] at q = {q} is not finite in double "
+                    "precision (the activation must be square integrable under the Gaussian)"
+                )
             return HermiteResult(np.asarray(mu), float(err), float(m2))
         if self.spec.coefficients is not None:
             if q != 1.0:
@@ -321,7 +359,13 @@ class Activation:
             m2 = float(plan.coefficients(values)[2])
         else:
             big = self._call_hermite(max(degree, _MOMENT_DEGREE), q)
-            m2 = float(np.dot(big, big))
+            with np.errstate(over="ignore", invalid="ignore"):
+                m2 = float(np.dot(big, big))
+        if not math.isfinite(m2):
+            raise self._plugin_error(
+                f"the Hermite coefficients at q = {q} are not square-summable in double precision "
+                "(sum of mu_k^2 is infinite)"
+            )
         err = 1e-15 * max(1.0, float(np.max(np.abs(mu))))
         return HermiteResult(mu, err, m2)
 
@@ -331,6 +375,8 @@ class Activation:
             out = self.spec.hermite(degree, q, **self.params)
         except Exception as exc:
             raise self._plugin_error(f"hermite raised {type(exc).__name__}: {exc}") from exc
+        if np.iscomplexobj(out):
+            raise self._plugin_error("hermite returned complex values; it must return real numbers")
         try:
             mu = np.array(out, dtype=np.float64).ravel()
         except (TypeError, ValueError) as exc:
@@ -345,7 +391,10 @@ class Activation:
 
     # ------------------------------------------------------------------ moments
     def second_moment(self, q: float = 1.0) -> float:
-        """``E[φ(√q Z)²]`` for ``Z ~ N(0, 1)`` (``q = 1``: ``E[φ(Z)²] = Σ_k μ_k²``)."""
+        """``E[φ(√q Z)²]`` for ``Z ~ N(0, 1)`` (``q = 1``: ``E[φ(Z)²] = Σ_k μ_k²``; ReLU: ``q/2``).
+
+        Raises :class:`~ntkrs.InvalidInputError` for ``q ≤ 0`` or non-finite ``q`` and
+        :class:`~ntkrs.UnsupportedError` for ``q ≠ 1`` with a coefficient-list activation."""
         q = _check_q(q)
         if self.closed_form is not None:
             return float(_core.closed_form_second_moment(self.closed_form, self.params, q))

@@ -32,7 +32,10 @@ def as_points(X: Any, *, normalize: bool = False, name: str = "X", dtype: Any = 
     such row; pass ``normalize=True`` to project rows onto the sphere), and
     :class:`~ntkrs.NonFiniteError` for NaN/inf entries.
     """
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise InputTypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
     if dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
         raise InvalidInputError(f"dtype must be float64 or float32, got {dtype}")
     if isinstance(X, (str, bytes)):
@@ -59,11 +62,16 @@ def as_points(X: Any, *, normalize: bool = False, name: str = "X", dtype: Any = 
     finite = np.isfinite(work)
     if not finite.all():
         row, col = np.argwhere(~finite)[0]
-        raise NonFiniteError(f"{name} has a non-finite entry {work[row, col]} at row {row}, column {col}")
+        raise NonFiniteError(
+            f"{name} has a non-finite entry {work[row, col]} at row {row}, column {col}; "
+            "remove or impute the rows with NaN/inf"
+        )
     norms = np.sqrt(np.einsum("ij,ij->i", work, work))
     zero = norms == 0
     if zero.any():
-        raise InvalidInputError(f"{name} row {int(np.argmax(zero))} is zero: it has no direction on the sphere")
+        raise InvalidInputError(
+            f"{name} row {int(np.argmax(zero))} is zero: it has no direction on the sphere; remove it"
+        )
     if normalize:
         work /= norms[:, None]
     else:
@@ -81,11 +89,26 @@ def as_points(X: Any, *, normalize: bool = False, name: str = "X", dtype: Any = 
 
 def sample_sphere(n: int, dim: int, *, seed: int | None = 0) -> np.ndarray:
     """``n`` points drawn uniformly from the unit sphere ``S^{dim-1} ⊂ ℝ^dim`` (normalized
-    Gaussians), reproducible through ``seed``."""
+    Gaussians), reproducible through ``seed``.
+
+    ``dim`` is the ambient dimension (``≥ 2``; ``dim=3`` samples the ordinary sphere ``S²``);
+    ``seed`` is an integer ``≥ 0`` or None (fresh randomness). Returns an ``(n, dim)`` float64
+    array with rows of unit norm. Raises :class:`~ntkrs.InvalidInputError` for an invalid
+    ``n``, ``dim`` or ``seed`` and :class:`~ntkrs.TooLargeError` beyond 16 GiB."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InvalidInputError(f"n must be a positive integer, got {n!r}")
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 2:
         raise InvalidInputError(f"dim must be an integer >= 2, got {dim!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InvalidInputError(f"seed must be a non-negative integer or None, got {seed!r}")
+    nbytes = 8 * int(n) * int(dim)
+    if nbytes > 2**34:  # 16 GiB
+        from .errors import TooLargeError
+
+        raise TooLargeError(
+            f"{int(n)} points in dimension {int(dim)} would need {nbytes / 2**30:.1f} GiB; "
+            "sample fewer points (a kernel Gram of that many points would not fit either)"
+        )
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((int(n), int(dim)))
     x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -95,7 +118,13 @@ def sample_sphere(n: int, dim: int, *, seed: int | None = 0) -> np.ndarray:
 def load_points(path: str | os.PathLike[str], *, normalize: bool = True) -> np.ndarray:
     """Load points from a ``.npy`` file (never unpickled) or a ``.csv``/``.txt`` file of numbers
     (one point per row; a non-numeric header line is skipped) and validate them with
-    :func:`as_points` (``normalize=True`` by default: data files rarely lie on the sphere)."""
+    :func:`as_points` (``normalize=True`` by default: data files rarely lie on the sphere).
+
+    Returns an ``(n, d)`` float64 array. Raises :class:`~ntkrs.InvalidInputError` for a missing
+    or unreadable file, an unsupported suffix (use ``.npy``, ``.csv``, ``.txt`` or ``.tsv``),
+    non-numeric cells, ragged rows, or the data errors of :func:`as_points`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputTypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
     p = Path(path)
     if not p.exists():
         raise InvalidInputError(f"data file {str(p)!r} does not exist")
@@ -111,8 +140,10 @@ def load_points(path: str | os.PathLike[str], *, normalize: bool = True) -> np.n
             raise InvalidInputError(f"unsupported data file type {suffix!r} for {str(p)!r}: use .npy or .csv")
     except InvalidInputError:
         raise
-    except ValueError as exc:
-        raise InvalidInputError(f"cannot read {str(p)!r}: {exc}") from None
+    except (ValueError, EOFError) as exc:
+        hint = ("a numeric array saved with numpy.save; pickles are never loaded" if suffix == ".npy"
+                else "a text file of numbers, one point per row")
+        raise InvalidInputError(f"cannot read {str(p)!r}: {exc or type(exc).__name__} (expected {hint})") from None
     except OSError as exc:
         raise InvalidInputError(f"cannot read {str(p)!r}: {exc}") from None
     return as_points(X, normalize=normalize, name=p.name)
@@ -161,6 +192,8 @@ def load_digits(n: int | None = None, *, seed: int = 0) -> tuple[np.ndarray, np.
     X = np.asarray(bunch.data, dtype=np.float64)
     y = np.asarray(bunch.target)
     if n is not None:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise InputTypeError(f"n must be an integer (the number of images) or None, got {n!r}")
         if n < 1 or n > X.shape[0]:
             raise InvalidInputError(f"n must be between 1 and {X.shape[0]}, got {n}")
         idx = np.random.default_rng(seed).choice(X.shape[0], size=n, replace=False)

@@ -39,6 +39,29 @@ def empirical_ntk(
 
     ``return_nngp=True`` also returns the read-out part ``(σ_w²/m) ⟨φ(h^L(x)), φ(h^L(y))⟩ + σ_b²``
     (an empirical NNGP). Deterministic for a given ``seed``.
+
+    Parameters
+    ----------
+    X:
+        ``(n, d)`` inputs of unit norm (``normalize=True`` projects them).
+    activation, depth, weight_var, bias_var, input_weight_var, input_bias_var:
+        As for :class:`Network` (``depth`` = number of hidden layers; unit variance by default).
+    width:
+        Number of units ``m ≥ 1`` of every hidden layer.
+    seed:
+        Integer in ``[0, 2⁶⁴)`` selecting the random parameters.
+
+    Returns
+    -------
+    The ``(n, n)`` float64 empirical NTK, or ``(ntk, nngp)`` with ``return_nngp=True``.
+
+    Raises
+    ------
+    InvalidInputError, InputTypeError, NonFiniteError
+        for invalid data, ``width``, ``seed`` or network parameters (see :class:`Network`).
+    UnsupportedError
+        for an activation the Rust core cannot evaluate (a plugin's Python callable): every
+        built-in activation is supported.
     """
     Xv = as_points(X, normalize=normalize)
     net = Network(
@@ -47,8 +70,10 @@ def empirical_ntk(
     )
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
         raise InvalidInputError(f"width must be a positive integer, got {width!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputTypeError(f"seed must be a non-negative integer, got {seed!r}")
+    if not 0 <= seed < 2**64:
+        raise InvalidInputError(f"seed must be an integer in [0, 2**64), got {seed!r}")
     act = net.activation
     if act.closed_form:
         desc = ("closed", act.closed_form, dict(act.params))

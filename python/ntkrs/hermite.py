@@ -38,6 +38,17 @@ def hermite_coefficients(activation: str | Activation, degree: int, q: float = 1
     quadrature to ~1e-13; activations with kinks by piecewise Gauss–Legendre split at the kinks
     (exact when φ is piecewise linear). :func:`hermite_coefficients_with_error` returns the
     estimate.
+
+    Raises
+    ------
+    UnknownActivationError
+        (a ``KeyError``) for an unknown activation name.
+    InvalidInputError, InputTypeError
+        for an invalid ``degree``, ``q`` or activation parameter.
+    UnsupportedError
+        for ``q ≠ 1`` with an activation given only as a coefficient list.
+    PluginError
+        if a plugin's function raises or returns NaN/inf or a wrong shape.
     """
     return hermite_coefficients_with_error(activation, degree, q, **params).mu.copy()
 
@@ -45,6 +56,8 @@ def hermite_coefficients(activation: str | Activation, degree: int, q: float = 1
 def hermite_coefficients_with_error(
     activation: str | Activation, degree: int, q: float = 1.0, **params: Any
 ) -> HermiteResult:
-    """Like :func:`hermite_coefficients`, returning a :class:`HermiteResult` with the error
-    estimate (``.error``) and ``E[φ(√q Z)²]`` (``.second_moment``)."""
+    """Like :func:`hermite_coefficients`, returning a :class:`HermiteResult` with the
+    coefficients (``.mu``), the estimated maximum absolute error (``.error``),
+    ``E[φ(√q Z)²]`` (``.second_moment``) and an upper estimate of the left-out
+    ``Σ_{k>degree} μ_k²`` (``.tail_mass``). Same parameters and exceptions."""
     return get_activation(activation, **params).hermite_with_error(degree, q)

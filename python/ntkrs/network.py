@@ -163,6 +163,23 @@ class Network:
     hermite_degree:
         For activations integrated numerically: how many Hermite coefficients to use (default
         2048; what is left out is accounted for in the truncation bounds).
+
+    Inputs are unit vectors and the kernels are functions of ``ρ = ⟨x, y⟩``; under the
+    unit-variance default every layer variance is ``q_l = 1`` (ReLU: ``Θ(1) = L + 1``).
+
+    Raises
+    ------
+    UnknownActivationError
+        (a ``KeyError``) for an unknown activation name.
+    InputTypeError
+        if ``depth`` is not an integer or a variance is not a real number.
+    InvalidInputError
+        for ``depth < 1``, a negative/NaN/infinite variance, or ``hermite_degree < 8``.
+    DomainError
+        if unit variance is impossible (``bias_var ≥ 1`` given alone, or ``E[φ(Z)²] = 0``).
+    UnsupportedError
+        if the activation cannot provide what the network needs (a coefficient-list activation
+        at ``q ≠ 1``; an activation given only through its dual kernel).
     """
 
     def __init__(
@@ -191,7 +208,12 @@ class Network:
                       hermite_degree: int | None = None) -> "Network":
         """The network at the edge of chaos with fixed point ``q``:
         ``σ_w² = 1/E[φ'(√q Z)²]``, ``σ_b² = q − σ_w² E[φ(√q Z)²]``, ``γ_w² = q``, ``γ_b² = 0``,
-        so every layer has variance ``q``. DomainError if ``σ_b²`` would be negative."""
+        so every layer has variance ``q`` and the correlation map has slope
+        ``χ = σ_w² E[φ'(√q Z)²] = 1`` at ``c = 1``.
+
+        Raises :class:`~ntkrs.InvalidInputError` for ``q ≤ 0`` (or NaN/inf) or ``depth < 1``, and
+        :class:`~ntkrs.DomainError` if ``σ_b²`` would be negative (ReLU: ``σ_w² = 2``, ``σ_b² = 0``
+        for every ``q``)."""
         self = cls.__new__(cls)
         self.activation = get_activation(activation)
         depth = _check_depth(depth)
@@ -267,22 +289,23 @@ class Network:
 
     @property
     def weight_var(self) -> float:
-        """σ_w² (after the defaults were resolved)."""
+        """``σ_w²``, the weight variance of every layer after the first, read-out included
+        (after the defaults were resolved; ReLU at unit variance: 2)."""
         return float(self._core.weight_var)
 
     @property
     def bias_var(self) -> float:
-        """σ_b²."""
+        """``σ_b²``, the bias variance of every layer after the first (read-out included)."""
         return float(self._core.bias_var)
 
     @property
     def input_weight_var(self) -> float:
-        """γ_w²."""
+        """``γ_w²``, the weight variance of the first affine layer (acting on ``x``)."""
         return float(self._core.input_weight_var)
 
     @property
     def input_bias_var(self) -> float:
-        """γ_b²."""
+        """``γ_b²``, the bias variance of the first affine layer."""
         return float(self._core.input_bias_var)
 
     @property
@@ -301,8 +324,33 @@ class Network:
     def series(self, degree: int, *, ntk: bool = True, keep_layers: bool = False) -> Series:
         """NTK and NNGP power series to ``degree`` with the truncation certificate.
 
-        ``ntk=False`` computes the NNGP only (the step function has no finite NTK).
-        Runs in Rust with the GIL released; Ctrl-C interrupts it.
+        ``NTK(ρ) = Σ_p κ_p ρ^p`` and ``NNGP(ρ) = Σ_p ν_p ρ^p`` (``ρ = ⟨x, y⟩``, all coefficients
+        ``≥ 0``; Murray et al., ICLR 2023, Theorem 3.1), computed by composing the layer series
+        exactly up to ``ρ^degree``.
+
+        Parameters
+        ----------
+        degree:
+            Highest power ``P ≥ 0``.
+        ntk:
+            ``False`` computes the NNGP only (the step function has no finite NTK).
+        keep_layers:
+            Also return every layer's ``Σ_l``, ``Σ̇_l``, ``Θ_l`` series (:attr:`Series.layers`).
+
+        Returns
+        -------
+        :class:`Series` with ``ntk``, ``nngp``, ``truncation_bound``
+        (``Θ(1) − Σ_{p≤P} κ_p ≥ sup_{ρ∈[−1,1]} |NTK(ρ) − Σ_{p≤P} κ_p ρ^p|``), ``ntk_at_one``,
+        ``variances`` and more.
+
+        Raises
+        ------
+        InputTypeError, InvalidInputError
+            for a non-integer, negative or absurdly large ``degree``.
+        DomainError
+            if ``ntk=True`` and the NTK is infinite (step function).
+
+        Runs in Rust with the GIL released; Ctrl-C interrupts it (``KeyboardInterrupt``).
         """
         degree = _check_degree(degree)
         if degree > 1_000_000 or degree > MAX_DEGREE * 10:
@@ -311,13 +359,20 @@ class Network:
         return _series_from_dict(d)
 
     def ntk_coefficients(self, degree: int) -> np.ndarray:
-        """``κ_0 … κ_degree`` of ``NTK(ρ) = Σ_p κ_p ρ^p`` (all ≥ 0, ``Σ_p κ_p = Θ(1)``)."""
+        """``κ_0 … κ_degree`` of ``NTK(ρ) = Σ_p κ_p ρ^p`` (all ≥ 0, ``Σ_p κ_p = Θ(1)``), as a
+        float64 array of length ``degree + 1``; ``ρ = ⟨x, y⟩`` for unit-norm inputs.
+
+        Raises :class:`~ntkrs.InvalidInputError` for an invalid ``degree`` and
+        :class:`~ntkrs.DomainError` when the NTK is infinite (step function). See :meth:`series`
+        for the truncation bound."""
         s = self.series(degree)
         assert s.ntk is not None
         return s.ntk
 
     def nngp_coefficients(self, degree: int) -> np.ndarray:
-        """Coefficients of ``NNGP(ρ) = Σ_p ν_p ρ^p`` up to ``degree``."""
+        """``ν_0 … ν_degree`` of ``NNGP(ρ) = Σ_p ν_p ρ^p`` (all ≥ 0, ``Σ_p ν_p = q_{L+1}``), a
+        float64 array of length ``degree + 1``. Exists for every activation, the step function
+        included. Raises :class:`~ntkrs.InvalidInputError` for an invalid ``degree``."""
         return self.series(degree, ntk=False).nngp
 
     # ------------------------------------------------------------------ exact kernels
@@ -325,13 +380,19 @@ class Network:
         """Exact ``NTK(ρ)`` by the layer recursion with closed-form duals where they exist
         (arc-cosine kernels for the ReLU family, erf, sin/cos/exp, Gaussians, GELU,
         polynomials) and the Hermite series with its tail otherwise. ``ρ = 1`` gives ``Θ(1)``
-        exactly. Same shape as ``rho``."""
+        exactly. Same shape as ``rho``.
+
+        ``rho`` is a number or array in ``[−1, 1]`` (the correlation ``⟨x, y⟩`` of unit-norm
+        inputs). Raises :class:`~ntkrs.InvalidInputError` outside ``[−1, 1]``,
+        :class:`~ntkrs.NonFiniteError` for NaN/inf, :class:`~ntkrs.InputTypeError` for
+        non-numbers, and :class:`~ntkrs.DomainError` for an infinite NTK (step function)."""
         r = _check_rho(rho)
         ntk, _ = self._core.kernel_at(np.ascontiguousarray(r.ravel()), True)
         return np.asarray(ntk).reshape(r.shape)
 
     def nngp_at(self, rho: Any) -> np.ndarray:
-        """Exact ``NNGP(ρ)`` (see :meth:`ntk_at`)."""
+        """Exact ``NNGP(ρ) = Σ_{L+1}(ρ)`` for ``rho`` in ``[−1, 1]``, same shape as ``rho``; ``ρ = 1``
+        gives ``q_{L+1}`` (see :meth:`ntk_at` for the method and the exceptions)."""
         r = _check_rho(rho)
         _, nngp = self._core.kernel_at(np.ascontiguousarray(r.ravel()), False)
         return np.asarray(nngp).reshape(r.shape)
@@ -350,12 +411,30 @@ class Network:
         always computed in float64). ``X Yᵀ`` runs on faer's parallel GEMM, the elementwise
         kernel in parallel blocks; the GIL is released and Ctrl-C stops it. A Gram that would
         not fit in memory raises :class:`~ntkrs.TooLargeError` before allocating.
+
+        Returns an ``(n, m)`` array of ``dtype`` (``m = n`` when ``Y`` is None).
+
+        Raises
+        ------
+        InputTypeError
+            for non-numeric data or an invalid ``dtype``.
+        InvalidInputError
+            for data that is not 2-D, is empty, has a zero row or a row not of unit norm
+            (naming it; see ``normalize``), for ``X`` and ``Y`` of different widths, or an
+            invalid ``method``/``degree``.
+        NonFiniteError
+            for NaN/inf in the data.
+        TooLargeError
+            (a ``MemoryError``) if the Gram would not fit in the available memory.
+        DomainError
+            for the NTK of the step function (use :meth:`nngp`).
         """
         return self._gram(X, Y, "ntk", method, dtype, normalize, degree)
 
     def nngp(self, X: Any, Y: Any = None, *, method: str = "exact", dtype: Any = np.float64,
              normalize: bool = False, degree: int = 200) -> np.ndarray:
-        """NNGP Gram matrix ``K_ij = NNGP(⟨x_i, y_j⟩)`` (see :meth:`ntk`)."""
+        """NNGP Gram matrix ``K_ij = NNGP(⟨x_i, y_j⟩) = Σ_{L+1}(x_i, y_j)`` for unit-norm rows
+        (see :meth:`ntk` for the parameters, the return value and the exceptions)."""
         return self._gram(X, Y, "nngp", method, dtype, normalize, degree)
 
     def _gram(self, X: Any, Y: Any, kind: str, method: str, dtype: Any, normalize: bool, degree: int) -> np.ndarray:
@@ -363,7 +442,10 @@ class Network:
 
         if method not in ("exact", "series", "interpolated"):
             raise InvalidInputError(f"method must be 'exact' or 'series', got {method!r}")
-        dt = np.dtype(dtype)
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise InputTypeError(f"dtype must be float64 or float32, got {dtype!r}") from None
         if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
             raise InvalidInputError(f"dtype must be float64 or float32, got {dt}")
         Xv = as_points(X, normalize=normalize, name="X")
@@ -378,7 +460,11 @@ class Network:
     def gram_operator(self, X: Any, *, kind: str = "ntk", normalize: bool = False) -> "GramOperator":
         """A matrix-free ``(n, n)`` Gram operator: products ``K @ V`` recompute Gram row
         blocks on the fly, so memory stays ``O(n·block)`` and ``n`` can exceed what a dense
-        Gram would need. Use it with :func:`ntkrs.eigsh` or as ``op @ V``."""
+        Gram would need. Use it with :func:`ntkrs.eigsh` or as ``op @ V``.
+
+        ``kind`` is ``"ntk"`` or ``"nngp"``; rows of ``X`` must have unit norm (or pass
+        ``normalize=True``). Raises the data errors of :meth:`ntk` (but never
+        :class:`~ntkrs.TooLargeError`: nothing of size ``n²`` is stored)."""
         from .data import as_points
 
         if kind not in ("ntk", "nngp"):
@@ -392,6 +478,26 @@ class Network:
 
         Dense Gram + block Lanczos by default; ``matrix_free=True`` never stores the Gram (for
         ``n`` beyond memory). Descending for ``"largest"``, ascending for ``"smallest"``.
+
+        Parameters
+        ----------
+        X:
+            ``(n, d)`` points of unit norm (``normalize=True`` projects them).
+        k:
+            Number of eigenvalues, ``1 ≤ k < n``.
+        which:
+            ``"largest"`` or ``"smallest"`` (algebraic).
+        matrix_free:
+            Use :meth:`gram_operator` instead of a dense Gram (memory ``O(n·block)``; each
+            Lanczos step recomputes the Gram).
+        kind:
+            ``"ntk"`` or ``"nngp"``.
+        tol:
+            Relative tolerance of each eigenvalue (as in :func:`ntkrs.eigsh`).
+
+        Raises the data errors of :meth:`ntk`, :class:`~ntkrs.InvalidInputError` for an invalid
+        ``k``/``which``/``kind``/``tol``, :class:`~ntkrs.TooLargeError` for a dense Gram beyond
+        memory, and :class:`~ntkrs.ConvergenceError` if Lanczos does not converge.
         """
         from .spectrum import eigsh
 
@@ -424,16 +530,20 @@ class Network:
         return network_sphere_eigenvalues(self, dim, max_degree, kind=kind, degree=degree)
 
     def ntk_at_one(self) -> float:
-        """Exact ``Θ(1) = Σ_p κ_p`` (the NTK on the diagonal)."""
+        """Exact ``Θ(1) = Σ_p κ_p``, the NTK on the diagonal ``x = y`` (ReLU at unit variance:
+        ``L + 1``). Raises :class:`~ntkrs.DomainError` for the step function (infinite NTK)."""
         return float(self._core.ntk_at_one())
 
     def nngp_at_one(self) -> float:
-        """Exact ``NNGP(1) = q_{L+1}``."""
+        """Exact ``NNGP(1) = q_{L+1} = Σ_p ν_p``, the NNGP on the diagonal (1 at unit variance)."""
         return float(self._core.nngp_at_one())
 
 
 class GramOperator:
-    """Matrix-free kernel Gram operator (see :meth:`Network.gram_operator`)."""
+    """Matrix-free kernel Gram operator ``V ↦ K V`` with ``K_ij = NTK(⟨x_i, x_j⟩)`` (or NNGP),
+    of shape ``(n, n)``; every product recomputes Gram tiles in Rust (multithreaded, GIL
+    released), so memory stays ``O(n·block)``. Create it with :meth:`Network.gram_operator`;
+    use it with :func:`ntkrs.eigsh`, ``op @ V`` or ``op.matmat(V)``."""
 
     def __init__(self, core_operator: Any, kind: str) -> None:
         self._core_operator = core_operator
@@ -443,7 +553,9 @@ class GramOperator:
         self.dtype = np.dtype(np.float64)
 
     def matmat(self, V: Any) -> np.ndarray:
-        """``K @ V`` for a ``(n, b)`` (or ``(n,)``) array."""
+        """``K @ V`` for a ``(n, b)`` (or ``(n,)``) array, same shape out. Raises
+        :class:`~ntkrs.InvalidInputError` for a wrong number of rows and
+        :class:`~ntkrs.NonFiniteError` for NaN/inf in ``V``."""
         v = np.asarray(V, dtype=np.float64)
         one = v.ndim == 1
         if one:
@@ -487,7 +599,21 @@ def _series_from_dict(d: dict) -> Series:
 
 def batch_series(networks: list[Network], degree: int, *, ntk: bool = True) -> list[Series | Exception]:
     """Series of many networks at once, computed in parallel in Rust. A network that fails
-    yields its exception object in place (the others are unaffected)."""
+    yields its exception object in place (the others are unaffected).
+
+    ``networks`` is a list of :class:`Network`, ``degree`` the highest power of ``ρ`` and
+    ``ntk=False`` computes the NNGP only. Returns one :class:`Series` (or exception instance)
+    per network, in order. Raises :class:`~ntkrs.InputTypeError` if ``networks`` is not a list
+    of networks and :class:`~ntkrs.InvalidInputError` for an invalid ``degree``."""
     degree = _check_degree(degree)
+    if isinstance(networks, (str, bytes, Network)):
+        raise InputTypeError(f"networks must be a list of ntkrs.Network, got {type(networks).__name__}")
+    try:
+        networks = list(networks)
+    except TypeError:
+        raise InputTypeError(f"networks must be a list of ntkrs.Network, got {type(networks).__name__}") from None
+    for i, n in enumerate(networks):
+        if not isinstance(n, Network):
+            raise InputTypeError(f"networks[{i}] is a {type(n).__name__}, not an ntkrs.Network")
     out = _core.batch_network_series([n._core for n in networks], degree, bool(ntk))
     return [r if isinstance(r, BaseException) else _series_from_dict(r) for r in out]

@@ -28,7 +28,9 @@ PUBLISHED_TABLE1_RELU = (52.277, 82.582, 93.192, 94.077, 95.403, 95.801)
 
 @dataclass(frozen=True)
 class Table1Row:
-    """Cumulative percentages ``100 Σ_{p≤j} κ_p / Θ(1)`` for ``j = 0..j_max``."""
+    """Cumulative percentages ``100 Σ_{p≤j} κ_p / Θ(1)`` for ``j = 0..j_max``: ``exact`` (the
+    true expansion), ``published_construction`` (the construction behind the paper's numbers)
+    and ``theta_at_one`` (the exact ``Θ(1)``)."""
 
     activation: str
     exact: np.ndarray
@@ -57,7 +59,15 @@ def _paper_construction(activation: str, j_max: int, weight_var: float, bias_var
 
 
 def table1(activations: tuple[str, ...] = TABLE1_ACTIVATIONS, j_max: int = 5) -> list[Table1Row]:
-    """The paper's Table 1, exact and as published (see the module docstring)."""
+    """The paper's Table 1, exact and as published (see the module docstring).
+
+    For each activation name (default ReLU, tanh, sigmoid, Gaussian pdf): a network with one
+    hidden layer, ``γ_w² = γ_b² = 1/2``, ``σ_w² = 1``, ``σ_b² = 1 − E[φ(Z)²]`` (unit variance),
+    and the cumulative percentages ``100 Σ_{p≤j} κ_p / Θ(1)`` for ``j = 0 … j_max``. Returns a
+    list of :class:`Table1Row` (``exact``, ``published_construction``, ``theta_at_one``).
+    Raises :class:`~ntkrs.InvalidInputError` for an activation with ``E[φ(Z)²] > 1`` (then
+    ``σ_b²`` would be negative) and :class:`~ntkrs.UnknownActivationError` for an unknown
+    name."""
     rows = []
     for name in activations:
         act = get_activation(name)

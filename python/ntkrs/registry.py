@@ -45,7 +45,8 @@ class PluginWarning(UserWarning):
 
 @dataclass(frozen=True)
 class ActivationInfo:
-    """One registry entry: the spec and the plugin it came from."""
+    """One registry entry: ``spec`` (the :class:`ActivationSpec`) and ``plugin`` (the name of
+    the plugin it came from, ``"ntkrs.builtin"`` for built-ins)."""
 
     spec: ActivationSpec
     plugin: str
@@ -118,7 +119,7 @@ class _Registry:
                         new_entries[key] = ActivationInfo(spec, name)
                     else:
                         new_aliases[key] = spec.name
-        except Exception:
+        except BaseException:  # incl. SystemExit/KeyboardInterrupt from a hook: leave no trace
             self._pm.unregister(plugin)
             raise
         self._entries.update(new_entries)
@@ -144,6 +145,12 @@ class _Registry:
                 continue
             if isinstance(result, ActivationSpec):
                 result = [result]
+            if isinstance(result, (str, bytes, dict)):
+                raise PluginError(
+                    f"plugin {name!r}: ntkrs_activations must return a list of ActivationSpec, "
+                    f"got {type(result).__name__}",
+                    plugin=name,
+                )
             try:
                 items = list(result)
             except TypeError:
@@ -152,6 +159,10 @@ class _Registry:
                     f"got {type(result).__name__}",
                     plugin=name,
                 ) from None
+            except Exception as exc:  # a generator that raises half-way, a broken iterator
+                raise PluginError(
+                    f"plugin {name!r} raised in ntkrs_activations: {type(exc).__name__}: {exc}", plugin=name
+                ) from exc
             for item in items:
                 if not isinstance(item, ActivationSpec):
                     raise PluginError(
@@ -170,8 +181,27 @@ class _Registry:
                 name = getattr(plugin, "__name__", None) or type(plugin).__name__
                 if self._pm is not None and self._pm.has_plugin(name):
                     name = f"{name}@{id(plugin):x}"
+            if not callable(getattr(plugin, "ntkrs_activations", None)):
+                raise PluginError(
+                    f"plugin {name!r} is a {type(plugin).__name__} with no ntkrs hook, not a plugin: pass "
+                    "a module or an object with an @ntkrs.hookimpl-decorated ntkrs_activations()",
+                    plugin=name,
+                )
             before = set(self._entries)
-            self._add(plugin, name)
+            try:
+                self._add(plugin, name)
+            except PluginError:
+                raise
+            except Exception as exc:  # e.g. an object whose == raises inside pluggy
+                raise PluginError(f"plugin {name!r} could not be registered: {type(exc).__name__}: {exc}",
+                                  plugin=name) from exc
+            if self._pm is not None and not self._pm.get_hookcallers(plugin):
+                self._pm.unregister(plugin)
+                raise PluginError(
+                    f"plugin {name!r} implements no ntkrs hook: decorate its ntkrs_activations() "
+                    "with @ntkrs.hookimpl",
+                    plugin=name,
+                )
             return sorted(set(self._entries) - before)
 
     def names(self) -> list[str]:
@@ -203,12 +233,19 @@ _REGISTRY = _Registry()
 
 
 def activations() -> list[str]:
-    """Names of all registered activations (built-in and plugins), sorted."""
+    """Names of all registered activations (built-in and plugins), sorted; aliases such as
+    ``swish`` are not listed (see :func:`activation_info`). Loads installed plugins on first
+    use unless ``NTKRS_DISABLE_PLUGIN_AUTOLOAD=1``."""
     return _REGISTRY.names()
 
 
 def activation_info(name: str) -> ActivationInfo:
-    """The :class:`ActivationSpec` registered under ``name`` (or an alias) and its plugin."""
+    """The :class:`ActivationSpec` registered under ``name`` (or an alias) and its plugin, as an
+    :class:`ActivationInfo` (``.spec``, ``.plugin``: ``"ntkrs.builtin"``, a distribution name
+    or the name given to :func:`register_plugin`).
+
+    Raises :class:`~ntkrs.UnknownActivationError` (a ``KeyError``) listing close matches if no
+    activation has that name."""
     return _REGISTRY.info(name)
 
 
@@ -253,5 +290,6 @@ def register_plugin(plugin: Any, name: str | None = None) -> list[str]:
 
 
 def plugin_errors() -> list[PluginError]:
-    """Errors of installed plugins that were skipped while building the registry."""
+    """Errors (:class:`~ntkrs.PluginError`, each naming its plugin) of installed plugins that
+    were skipped while building the registry; empty when every plugin loaded."""
     return _REGISTRY.errors()

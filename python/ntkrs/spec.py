@@ -69,6 +69,16 @@ class ActivationSpec:
                 f"activation name {self.name!r} is invalid: use a lowercase identifier "
                 "such as 'snake' or 'leaky_relu'"
             )
+        if isinstance(self.aliases, str):  # one alias given as a bare string, not its letters
+            object.__setattr__(self, "aliases", (self.aliases,))
+        try:
+            object.__setattr__(self, "aliases", tuple(self.aliases))
+        except TypeError:
+            raise InputTypeError(
+                f"aliases of activation {self.name!r} must be a list of names, got {self.aliases!r}"
+            ) from None
+        if not isinstance(self.description, str):
+            object.__setattr__(self, "description", str(self.description))
         for alias in self.aliases:
             if not isinstance(alias, str) or not _NAME.match(alias):
                 raise InvalidInputError(
@@ -103,7 +113,9 @@ class ActivationSpec:
                 raise InvalidInputError(
                     f"coefficients of activation {self.name!r} must be a non-empty 1-D sequence"
                 )
-            if not np.all(np.isfinite(mu)) or not math.isfinite(float(np.dot(mu, mu))):
+            with np.errstate(over="ignore", invalid="ignore"):
+                m2 = float(np.dot(mu, mu)) if np.all(np.isfinite(mu)) else math.nan
+            if not math.isfinite(m2):
                 raise InvalidInputError(
                     f"coefficients of activation {self.name!r} contain NaN/inf or are not "
                     "square-summable"
@@ -115,6 +127,19 @@ class ActivationSpec:
             if not isinstance(key, str) or not key.isidentifier():
                 raise InvalidInputError(
                     f"parameter name {key!r} of activation {self.name!r} is not an identifier"
+                )
+            value = params[key]
+            if isinstance(value, (list, tuple, np.ndarray)):
+                try:
+                    ok = np.asarray(value, dtype=np.float64).ndim == 1
+                except (TypeError, ValueError):
+                    ok = False
+            else:
+                ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            if not ok:
+                raise InputTypeError(
+                    f"default of parameter {key!r} of activation {self.name!r} must be a number or "
+                    f"a list of numbers, got {value!r}"
                 )
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "aliases", tuple(self.aliases))

@@ -17,7 +17,11 @@ __all__ = ["eigsh", "EigshInfo", "effective_rank", "eigvalsh"]
 
 @dataclass(frozen=True)
 class EigshInfo:
-    """Diagnostics of an :func:`eigsh` call."""
+    """Diagnostics of an :func:`eigsh` call (``return_info=True``).
+
+    Attributes: ``iterations`` (Lanczos steps), ``restarts`` (thick restarts), ``matvecs``
+    (operator-vector products), ``dense`` (True when the problem was small enough for the
+    dense solver) and ``residuals`` (the residual estimates of the returned Ritz pairs)."""
 
     iterations: int
     restarts: int
@@ -31,9 +35,15 @@ def _check_k(k: Any, n: int) -> int:
         raise InputTypeError(f"k must be an integer, got {k!r}")
     k = int(k)
     if k < 1:
-        raise InvalidInputError(f"k must be >= 1, got {k}")
-    if k > n:
-        raise InvalidInputError(f"k = {k} exceeds the matrix size n = {n}")
+        raise InvalidInputError(f"k must be >= 1, got {k}: ask for at least one eigenvalue")
+    if k >= n:
+        raise InvalidInputError(
+            f"k = {k} exceeds the matrix size n = {n}: eigsh computes a few eigenvalues "
+            f"(1 <= k < n = {n}); for all of them use ntkrs.eigvalsh(K)"
+            if k > n else
+            f"k = {k} equals the matrix size n = {n}: eigsh computes a few eigenvalues "
+            f"(1 <= k < n); for all of them use ntkrs.eigvalsh(K)"
+        )
     return k
 
 
@@ -88,7 +98,7 @@ def eigsh(
         ``ntkrs`` operator (``net.gram_operator(X)``), or any object with ``shape == (n, n)``
         and ``matmat(X) -> A @ X`` (e.g. a :class:`scipy.sparse.linalg.LinearOperator`).
     k:
-        Number of eigenvalues, ``1 <= k <= n``.
+        Number of eigenvalues, ``1 <= k < n`` (all of them: :func:`eigvalsh`).
     which:
         ``"largest"`` (descending) or ``"smallest"`` (ascending), algebraic.
     tol:
@@ -106,6 +116,11 @@ def eigsh(
     ------
     ConvergenceError
         if not all pairs converged within ``max_restarts`` (``.values`` has those that did).
+    InvalidInputError
+        for an invalid ``k``, ``which``, ``tol`` or ``max_restarts``, or a matrix that is not
+        square; :class:`~ntkrs.NonFiniteError` for NaN/inf entries.
+    InputTypeError
+        for a non-numeric or complex matrix.
     """
     if which not in ("largest", "smallest"):
         raise InvalidInputError(f"which must be 'largest' or 'smallest', got {which!r}")
@@ -123,16 +138,31 @@ def eigsh(
         values, vectors, info = _core.eigsh_dense(a, k, which, tol, bool(return_vectors), int(max_restarts), int(seed))
     else:
         shape = getattr(A_or_operator, "shape", None)
-        if shape is None or len(shape) != 2 or shape[0] != shape[1]:
-            raise InvalidInputError("an operator needs shape == (n, n)")
+        try:
+            ok = len(shape) == 2 and shape[0] == shape[1] and int(shape[0]) >= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InvalidInputError(f"an operator needs shape == (n, n) with n >= 1, got shape {shape!r}")
         n = int(shape[0])
         k = _check_k(k, n)
         matmat = A_or_operator.matmat
+        interrupted: list[BaseException] = []
 
         def call(x: np.ndarray) -> np.ndarray:
-            return np.ascontiguousarray(matmat(x), dtype=np.float64)
+            try:
+                return np.ascontiguousarray(matmat(x), dtype=np.float64)
+            except KeyboardInterrupt as exc:  # Ctrl-C inside the operator stays a KeyboardInterrupt
+                interrupted.append(exc)
+                raise
 
-        values, vectors, info = _core.eigsh_callable(n, call, k, which, tol, bool(return_vectors), int(max_restarts), int(seed))
+        try:
+            values, vectors, info = _core.eigsh_callable(n, call, k, which, tol, bool(return_vectors),
+                                                         int(max_restarts), int(seed))
+        except Exception:
+            if interrupted:
+                raise KeyboardInterrupt from None
+            raise
     values = np.asarray(values)
     out: list[Any] = [values]
     if return_vectors:
@@ -143,14 +173,24 @@ def eigsh(
 
 
 def eigvalsh(A: Any) -> np.ndarray:
-    """All eigenvalues (ascending) of a symmetric matrix, by faer's dense solver in Rust."""
+    """All eigenvalues ``λ_n ≤ … ≤ λ_1`` (ascending) of a real symmetric ``(n, n)`` matrix, by
+    faer's dense solver in Rust (symmetry is assumed, not checked). Returns a float64 array of
+    length ``n``. Raises :class:`~ntkrs.InputTypeError` for a non-numeric/complex array,
+    :class:`~ntkrs.InvalidInputError` for a non-square or empty one and
+    :class:`~ntkrs.NonFiniteError` for NaN/inf entries."""
     return np.asarray(_core.eigvalsh_dense(_symmetric_matrix(A)))
 
 
 def effective_rank(K: Any, *, top_eigenvalue: float | None = None) -> float:
-    """Effective rank ``r(K) = Tr K / λ_1(K)`` of a symmetric positive semi-definite matrix."""
+    """Effective rank ``r(K) = Tr K / λ_1(K)`` of a symmetric positive semi-definite matrix
+    (``1 ≤ r(K) ≤ rank K``; for an NTK Gram ``Tr K = n Θ(1)``).
+
+    ``top_eigenvalue`` supplies ``λ_1`` if already known (otherwise it is computed by
+    :func:`eigsh`). Returns a float. Raises :class:`~ntkrs.InvalidInputError` if ``K`` has no
+    positive eigenvalue or is not square, plus the matrix errors of :func:`eigvalsh`."""
     a = _symmetric_matrix(K, "K")
-    lam1 = float(top_eigenvalue) if top_eigenvalue is not None else float(eigsh(a, 1)[0])
+    lam1 = float(top_eigenvalue) if top_eigenvalue is not None else (
+        float(eigsh(a, 1)[0]) if a.shape[0] > 1 else float(a[0, 0]))
     if lam1 <= 0:
         raise InvalidInputError("K has no positive eigenvalue: the effective rank is undefined")
     return float(np.trace(a)) / lam1
@@ -170,6 +210,36 @@ def spectrum_report(net: Any, X: Any, *, k: int = 10, kind: str = "ntk", normali
     * the Hadamard-power rank bound: ``rank(G^{∘p}) ≤ C(p+d−1, d−1)``, so with
       ``R(P) = C(P+d, d)``, ``λ_{R(P)+1}(K) ≤ n Σ_{p>P} κ_p`` (Weyl), for each ``P`` in
       ``hadamard_degrees`` (the measured eigenvalue is shown when ``R(P) < k``).
+
+    Parameters
+    ----------
+    net:
+        A :class:`~ntkrs.Network`.
+    X:
+        ``(n, d)`` data, rows of unit norm (``normalize=True`` projects them).
+    k:
+        Number of top eigenvalues, ``1 ≤ k ≤ n`` (``k = n``: every eigenvalue, by the dense
+        solver; ``matrix_free`` needs ``k < n``).
+    kind:
+        ``"ntk"`` or ``"nngp"``.
+    matrix_free:
+        Never store the Gram (no smallest eigenvalue then).
+    smallest:
+        Also compute ``λ_n(K)`` (dense only).
+    tol:
+        Relative tolerance of the eigenvalues.
+
+    Keys of the returned dict: ``n``, ``d``, ``kind``, ``eigenvalues``, ``lambda_1``,
+    ``trace``, ``effective_rank``, ``smallest_eigenvalue``, ``input_eigenvalues``,
+    ``input_lambda_1``, ``input_effective_rank``, ``kernel_at_one``, ``kappa_0``, ``kappa_1``,
+    ``theorem_4_1``, ``theorem_4_3`` (dicts with a ``holds`` flag) and
+    ``hadamard_rank_bound`` (a list of dicts ``P``, ``rank_R``, ``index``, ``upper_bound``
+    and, when measured, ``eigenvalue``).
+
+    Raises the data errors of :meth:`Network.ntk <ntkrs.Network.ntk>`,
+    :class:`~ntkrs.InvalidInputError` for an invalid ``k``/``kind``/``hadamard_degrees``,
+    :class:`~ntkrs.TooLargeError` if a dense Gram would not fit (use ``matrix_free=True``)
+    and :class:`~ntkrs.DomainError` for the NTK of the step function.
     """
     from .data import as_points
 
@@ -177,10 +247,20 @@ def spectrum_report(net: Any, X: Any, *, k: int = 10, kind: str = "ntk", normali
         raise InvalidInputError(f"kind must be 'ntk' or 'nngp', got {kind!r}")
     Xv = as_points(X, normalize=normalize)
     n, d = Xv.shape
-    k = _check_k(k, n)
-    if k == n and matrix_free:
-        raise InvalidInputError("matrix_free needs k < n")
-    Pmax = max(list(hadamard_degrees) + [1])
+    if isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k == n and not matrix_free:
+        all_eigenvalues = True  # the whole spectrum: dense solver instead of Lanczos
+    else:
+        all_eigenvalues = False
+        k = _check_k(k, n)
+    k = int(k)
+    try:
+        hadamard_degrees = list(hadamard_degrees)
+    except TypeError:
+        raise InputTypeError(f"hadamard_degrees must be a list of integers >= 0, got {hadamard_degrees!r}") from None
+    for P in hadamard_degrees:
+        if isinstance(P, bool) or not isinstance(P, (int, np.integer)) or not 0 <= P <= 100_000:
+            raise InvalidInputError(f"hadamard_degrees must be integers in [0, 100000], got {P!r}")
+    Pmax = max(hadamard_degrees + [1])
     series = net.series(Pmax, ntk=(kind == "ntk"))
     coeffs = np.asarray(series.ntk if kind == "ntk" else series.nngp)
     at_one = float(series.ntk_at_one if kind == "ntk" else series.nngp_at_one)
@@ -190,9 +270,14 @@ def spectrum_report(net: Any, X: Any, *, k: int = 10, kind: str = "ntk", normali
         top = eigsh(op, k, tol=tol) if k < n else None
     else:
         K = net.ntk(Xv) if kind == "ntk" else net.nngp(Xv)
-        top = eigsh(K, k, tol=tol)
-        if smallest:
-            smallest_value = float(eigsh(K, 1, which="smallest", tol=tol)[0])
+        if all_eigenvalues:
+            every = eigvalsh(K)
+            top = every[::-1].copy()
+            smallest_value = float(every[0]) if smallest else None
+        else:
+            top = eigsh(K, k, tol=tol)
+            if smallest:
+                smallest_value = float(eigsh(K, 1, which="smallest", tol=tol)[0])
     top = np.asarray(top)
     lam1 = float(top[0])
     trace = n * at_one

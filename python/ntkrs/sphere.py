@@ -58,7 +58,7 @@ def _check_int(name: str, value: Any, lo: int, hi: int, what: str) -> int:
     if v < lo:
         raise InvalidInputError(f"{name} must be >= {lo} ({what}), got {v}")
     if v > hi:
-        raise InvalidInputError(f"{name} = {v} is absurdly large (at most {hi})")
+        raise InvalidInputError(f"{name} = {v} is too large: it must be at most {hi} ({what})")
     return v
 
 
@@ -214,7 +214,11 @@ class SphereSpectrum:
         )
 
     def to_dict(self) -> dict:
-        """Plain-Python form (for JSON)."""
+        """Plain-Python form (for JSON): ``kind``, ``label``, ``dim``, ``max_degree``,
+        ``series_degree``, ``k``, ``eigenvalues``, ``log_eigenvalues``, ``errors``, ``tails``,
+        ``multiplicities``, ``log_multiplicities``, ``tail_fits``, ``fitted_exponent`` (of the
+        default :meth:`fit_decay`, or None), ``predicted_exponent``, ``f_at_one`` and
+        ``f_at_minus_one``; lists and floats only."""
         s, pred = (None, self.predicted_exponent)
         try:
             s = self.fit_decay()[0] if self.max_degree >= 2 else None
@@ -255,9 +259,18 @@ def sphere_spectrum(coefficients: Any, dim: int, max_degree: int, *, tail_mass: 
     ``f_at_one``/``f_at_minus_one`` default to the sums of the given coefficients (plus
     ``tail_mass`` for ``f(1)``). ``mass_error`` bounds ``Σ|κ_p − κ̃_p|``;
     ``coefficient_noise`` is the absolute error of each coefficient.
+
+    ``dim`` is the ambient dimension ``d ≥ 2`` (the sphere ``S^{d−1} ⊂ ℝ^d``) and
+    ``max_degree`` the highest harmonic degree ``K``. Returns a :class:`SphereSpectrum` of the
+    operator on the uniform probability measure. Raises :class:`~ntkrs.InputTypeError` for
+    non-numeric coefficients and :class:`~ntkrs.InvalidInputError` for an invalid ``dim``,
+    ``max_degree``, negative/non-finite coefficients or bounds, or too few coefficients for
+    the tail model.
     """
     dim = _check_dim(dim)
     max_degree = _check_max_degree(max_degree)
+    if kind not in ("ntk", "nngp", "series"):
+        raise InvalidInputError(f"kind must be 'ntk', 'nngp' or 'series', got {kind!r}")
     try:
         c = np.ascontiguousarray(np.asarray(coefficients, dtype=np.float64))
     except (TypeError, ValueError):
