@@ -17,24 +17,30 @@ def truncated_mul(a: np.ndarray, b: np.ndarray, T: int) -> np.ndarray:
 
 
 def compose_truncated(weights: np.ndarray, a: np.ndarray, T: int) -> np.ndarray:
-    """Σ_{k=0..T} weights[k] a(ρ)^k, truncated at degree T, powers by repeated products."""
+    """Σ_k weights[k] a(ρ)^k (k = 0 … len(weights) − 1), truncated at degree T, powers by
+    repeated products."""
     out = np.zeros(T + 1)
     power = np.zeros(T + 1)
     power[0] = 1.0
-    for k in range(T + 1):
+    for k in range(len(weights)):
         out += weights[k] * power
         power = truncated_mul(power, a, T)
     return out
 
 
 def paper_coefficients(mu: np.ndarray, depth: int, T: int, weight_var: float, bias_var: float = 0.0,
-                       input_weight_var: float = 1.0, input_bias_var: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                       input_weight_var: float = 1.0, input_bias_var: float = 0.0,
+                       cut: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(NTK coefficients, NNGP coefficients) to degree T, unit-variance initialization assumed
-    (so ``a_l(1) = 1`` and no rescaling between layers). ``mu`` needs ``T + 2`` entries."""
+    (so ``a_l(1) = 1`` and no rescaling between layers). The Hermite sums are cut at
+    ``k = cut`` (default ``T``, the paper's choice); ``mu`` needs ``cut + 2`` entries."""
+    K = T if cut is None else cut
     mu = np.asarray(mu, dtype=np.float64)
-    k = np.arange(T + 1)
-    psi = mu[: T + 1] ** 2
-    psi_dot = (k + 1) * mu[1 : T + 2] ** 2
+    if mu.size < K + 2:
+        raise ValueError(f"need {K + 2} Hermite coefficients, got {mu.size}")
+    k = np.arange(K + 1)
+    psi = mu[: K + 1] ** 2
+    psi_dot = (k + 1) * mu[1 : K + 2] ** 2
     a = np.zeros(T + 1)
     a[0], a[1] = input_bias_var, input_weight_var
     theta = a.copy()

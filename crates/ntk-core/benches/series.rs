@@ -55,8 +55,64 @@ fn paper_algorithm(w: &[f64], wd: &[f64], weight_var: f64, depth: usize, p: usiz
     th
 }
 
+/// Sections to run: the non-flag command-line arguments (`products`, `relu20k`, `deg500`,
+/// `batch`), all of them when none is given.
+fn wanted(section: &str) -> bool {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    args.is_empty() || args.iter().any(|a| a == section)
+}
+
 fn main() {
     println!("threads: {}", rayon::current_num_threads());
+    if wanted("products") {
+        products();
+    }
+    if wanted("relu20k") {
+        relu20k();
+    }
+    if wanted("deg500") {
+        deg500();
+    }
+    if wanted("batch") {
+        batch();
+    }
+    if wanted("parts") {
+        parts();
+    }
+    // not part of the default run: 4000 calls for profilers (`perf record`, `perf stat`:
+    // CPU time per call stays meaningful on a loaded machine), `profile ACTIVATION`
+    if let Some(i) = std::env::args().position(|a| a == "profile") {
+        let cf = match std::env::args().nth(i + 1).as_deref() {
+            Some("erf") => ClosedForm::Erf { scale: 1.0 },
+            Some("sin") => ClosedForm::Sin { freq: 1.0 },
+            Some("gelu") => ClosedForm::Gelu,
+            Some("hardtanh") => ClosedForm::HardTanh,
+            _ => ClosedForm::Relu,
+        };
+        let depth = std::env::args()
+            .nth(i + 2)
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(5);
+        let net = Network::new(Arc::new(cf.clone()), depth).unwrap();
+        let calls = 4000;
+        let start = Instant::now();
+        for _ in 0..calls {
+            black_box(
+                net.series(500, SeriesOptions::default(), &never_cancel)
+                    .unwrap(),
+            );
+        }
+        println!(
+            "profile loop: {:.1} us (wall) per {cf:?} depth-{depth} degree-500 series",
+            start.elapsed().as_secs_f64() * 1e6 / calls as f64
+        );
+    }
+}
+
+fn products() {
     println!("\n== truncated products: naive vs FFT (full-length operands) ==");
     for &n in &[32usize, 64, 128, 256, 512, 1024, 4096, 20_001] {
         let a: Vec<f64> = (0..n).map(|i| 1.0 / (1.0 + i as f64)).collect();
@@ -78,7 +134,9 @@ fn main() {
             }
         );
     }
+}
 
+fn relu20k() {
     println!("\n== ReLU, depth 10, degree 20 000 (goal < 2 s) ==");
     let relu: Arc<dyn Dual> = Arc::new(ClosedForm::Relu);
     let net = Network::new(relu.clone(), 10).unwrap();
@@ -105,7 +163,9 @@ fn main() {
         t.elapsed().as_secs_f64(),
         s.ntk_truncation_bound.unwrap()
     );
+}
 
+fn deg500() {
     println!("\n== degree 500, depth 5 ==");
     let p = 500;
     let w: Vec<f64> = ClosedForm::Relu
@@ -150,7 +210,9 @@ fn main() {
             t_paper / tt
         );
     }
+}
 
+fn batch() {
     println!("\n== batch: 1000 settings to degree 500 (rayon) ==");
     let acts = [
         ClosedForm::Relu,
@@ -172,5 +234,56 @@ fn main() {
         "{} networks in {el:.2} s ({} errors)",
         r.len(),
         r.iter().filter(|x| x.is_err()).count()
+    );
+}
+
+/// The pieces of one ReLU layer at degree 500 (inner series: a ReLU layer-2 correlation).
+fn parts() {
+    println!("\n== pieces of a ReLU layer at degree 500 ==");
+    let n = 501;
+    let net = Network::new(Arc::new(ClosedForm::Relu), 1).unwrap();
+    let opts = SeriesOptions {
+        ntk: false,
+        keep_layers: false,
+    };
+    let c = net.series(n - 1, opts, &never_cancel).unwrap().nngp;
+    let dc = series::derivative(&c);
+    let t = time(|| {
+        black_box(series::rsqrt_one_minus_sq(&c, 1.0, 0.0, n - 1, &never_cancel).unwrap());
+    });
+    println!("rsqrt_one_minus_sq: {:.2} us", t * 1e6);
+    let t = time(|| {
+        black_box(series::square(&c, n));
+    });
+    println!("square (split):     {:.2} us", t * 1e6);
+    let t = time(|| {
+        black_box(series::mul_nonneg(&c[..n - 1], &dc, n - 1));
+    });
+    println!("mul_nonneg (split): {:.2} us", t * 1e6);
+    let t = time(|| {
+        black_box(series::mul_fft(&c[..n - 1], &dc, n - 1));
+    });
+    println!("mul_fft:            {:.2} us", t * 1e6);
+    let t = time(|| {
+        black_box(series::mul_naive(&c[..208], &dc[..208], 208));
+    });
+    println!("naive low 208:      {:.2} us", t * 1e6);
+    let deep = Network::new(Arc::new(ClosedForm::Relu), 4).unwrap();
+    let t = time(|| {
+        black_box(
+            deep.series(n - 1, SeriesOptions::default(), &never_cancel)
+                .unwrap(),
+        );
+    });
+    let t1 = time(|| {
+        black_box(
+            net.series(n - 1, SeriesOptions::default(), &never_cancel)
+                .unwrap(),
+        );
+    });
+    println!(
+        "depth 4 series: {:.2} us, depth 1: {:.2} us",
+        t * 1e6,
+        t1 * 1e6
     );
 }

@@ -442,6 +442,17 @@ pub fn taylor_shift(w: &[f64], c0: f64, p: f64, jn: usize, cancel: Cancel) -> Re
         r.truncate(jn);
         return Ok(r);
     }
+    if c0 == 0.0 {
+        // Σ_k w_k (p y)^k: no re-expansion
+        let mut pw = 1.0;
+        for (j, rj) in r.iter_mut().enumerate().take(jn.min(w.len())) {
+            let v = w[j] * pw;
+            *rj = if v.abs() < FLUSH_BELOW { 0.0 } else { v };
+            pw *= p;
+        }
+        r.truncate(jn);
+        return Ok(r);
+    }
     let kmax = w.len() - 1;
     for (step, k) in (0..=kmax).rev().enumerate() {
         if step % 2048 == 2047 {
@@ -509,8 +520,11 @@ pub fn compose_hermite(
         let jf = (jn - 1) as f64;
         // initial guess: mean K p beyond J by several standard deviations
         let guess = ((jf + 1.0 + 8.0 * (jf + 1.0).sqrt() + 40.0) / p).ceil();
+        // at least the J (+1) coefficients the Taylor series needs, but never beyond the
+        // Hermite limit: the degrees J > MAX_HERMITE_DEGREE are then covered by the bound
+        let kmin = (jn - 1).min(MAX_HERMITE_DEGREE);
         let mut k = if guess.is_finite() {
-            (guess as usize).clamp(jn - 1, MAX_HERMITE_DEGREE)
+            (guess.min(MAX_HERMITE_DEGREE as f64) as usize).clamp(kmin, MAX_HERMITE_DEGREE)
         } else {
             MAX_HERMITE_DEGREE
         };

@@ -1214,6 +1214,66 @@ mod tests {
     }
 
     #[test]
+    fn the_maximum_degree_and_degrees_0_and_1_on_the_generic_path() {
+        // The generic (Hermite/Taylor) composition once clamped K to [J + 1, MAX] and
+        // panicked for J + 1 > MAX_HERMITE_DEGREE (NTK at the maximum degree needs t̃_{J+1}).
+        // A short tabulated list keeps it cheap: layer 1 has c_0 = 0, the next ones c_0 > 0.
+        use crate::dual::MAX_HERMITE_DEGREE;
+        let mu = ClosedForm::Relu.coefficients(40, 1.0).unwrap().mu;
+        let tab: Arc<dyn Dual> = Arc::new(
+            Tabulated::unit("relu-40", mu, Some(0.5), Some(0.5))
+                .unwrap()
+                .into_dual(),
+        );
+        let nets = [
+            Network::new(tab.clone(), 3).unwrap(),
+            Network::with_bias_var(tab, 2, 0.2).unwrap(),
+            Network::new(arc(ClosedForm::Relu), 2).unwrap(),
+            Network::with_bias_var(arc(ClosedForm::Hermite { n: 3 }), 2, 0.1).unwrap(),
+        ];
+        for net in &nets {
+            let mut k0 = None;
+            for degree in [0, 1, 2, MAX_HERMITE_DEGREE - 1, MAX_HERMITE_DEGREE] {
+                for ntk in [true, false] {
+                    let opts = SeriesOptions {
+                        ntk,
+                        keep_layers: false,
+                    };
+                    let s = net.series(degree, opts, &never_cancel).unwrap();
+                    let (coef, one, bound) = if ntk {
+                        (
+                            s.ntk.clone().unwrap(),
+                            s.ntk_at_one.unwrap(),
+                            s.ntk_truncation_bound.unwrap(),
+                        )
+                    } else {
+                        (s.nngp.clone(), s.nngp_at_one, s.nngp_truncation_bound)
+                    };
+                    assert_eq!(coef.len(), degree + 1);
+                    assert!(coef.iter().all(|v| v.is_finite() && *v >= 0.0));
+                    let sum = series::sum(&coef);
+                    assert!(sum <= one * (1.0 + 1e-9), "{net:?} {degree}: {sum} > {one}");
+                    assert!(bound >= 0.0 && bound.is_finite());
+                    if ntk {
+                        // κ_0 = NTK(0) whatever the degree
+                        let k = *k0.get_or_insert(coef[0]);
+                        assert!((coef[0] - k).abs() <= 1e-12 * k, "{net:?} {degree}");
+                    }
+                }
+            }
+        }
+        // beyond the Hermite limit (the engine allows higher series degrees): no panic
+        let s = nets[1]
+            .series(
+                MAX_HERMITE_DEGREE + 3,
+                SeriesOptions::default(),
+                &never_cancel,
+            )
+            .unwrap();
+        assert_eq!(s.ntk.unwrap().len(), MAX_HERMITE_DEGREE + 4);
+    }
+
+    #[test]
     fn cancellation_interrupts() {
         let net = Network::new(arc(ClosedForm::Relu), 10).unwrap();
         let calls = AtomicUsize::new(0);

@@ -67,6 +67,12 @@ pub const NAIVE_WORK_PER_FFT_UNIT: f64 = 6.0;
 /// with FFT products extend them (O(n log n), absolute round-off).
 pub const RECURRENCE_MAX_LEN: usize = EXACT_LEN;
 
+/// Inner series of at most this many coefficients (after trimming) take the positive
+/// recurrences of [`exp`], [`sinh_cosh`] and [`rsqrt_one_minus_sq`] to every length:
+/// `O(n · len)` work, full relative accuracy for every coefficient, no Newton iteration
+/// (e.g. the first layer, whose inner series `γ_b² + γ_w² ρ` is linear).
+pub const SHORT_INNER_LEN: usize = 64;
+
 /// Index of the first nonzero entry (or `a.len()` if all are zero).
 pub fn first_nonzero(a: &[f64]) -> usize {
     a.iter().position(|&x| x != 0.0).unwrap_or(a.len())
@@ -145,28 +151,33 @@ mod kernels {
         }
     }
 
-    /// `(Σ g_i x_i, Σ g_i y_i)` with several accumulators.
+    /// Outputs per block of [`rows2`].
+    pub(super) const RB: usize = 16;
+
+    /// `a[t] += Σ_{i<M} g_i u[M+t−i]`, `b[t] += Σ_{i<M} g_i ju[M+t−i]`, `t < RB`,
+    /// `M = g.len() = start` (`u`, `ju` at least `M + RB` long).
     #[inline(always)]
-    fn dot2_impl<const F: bool>(g: &[f64], x: &[f64], y: &[f64]) -> (f64, f64) {
-        let n = g.len().min(x.len()).min(y.len());
-        let (g, x, y) = (&g[..n], &x[..n], &y[..n]);
-        let mut ax = [0.0f64; 8];
-        let mut ay = [0.0f64; 8];
-        let (gc, xc, yc) = (g.chunks_exact(8), x.chunks_exact(8), y.chunks_exact(8));
-        let (gr, xr, yr) = (gc.remainder(), xc.remainder(), yc.remainder());
-        for ((gg, xx), yy) in gc.zip(xc).zip(yc) {
-            for j in 0..8 {
-                ax[j] = madd::<F>(gg[j], xx[j], ax[j]);
-                ay[j] = madd::<F>(gg[j], yy[j], ay[j]);
+    fn rows2_impl<const F: bool>(
+        g: &[f64],
+        u: &[f64],
+        ju: &[f64],
+        start: usize,
+        a: &mut [f64; RB],
+        b: &mut [f64; RB],
+    ) {
+        let mut aa = *a;
+        let mut bb = *b;
+        for (i, &gi) in g.iter().enumerate().take(start) {
+            let o = start - i;
+            let us: &[f64; RB] = u[o..o + RB].try_into().unwrap();
+            let js: &[f64; RB] = ju[o..o + RB].try_into().unwrap();
+            for t in 0..RB {
+                aa[t] = madd::<F>(gi, us[t], aa[t]);
+                bb[t] = madd::<F>(gi, js[t], bb[t]);
             }
         }
-        let mut sx = ((ax[0] + ax[1]) + (ax[2] + ax[3])) + ((ax[4] + ax[5]) + (ax[6] + ax[7]));
-        let mut sy = ((ay[0] + ay[1]) + (ay[2] + ay[3])) + ((ay[4] + ay[5]) + (ay[6] + ay[7]));
-        for ((&gg, &xx), &yy) in gr.iter().zip(xr).zip(yr) {
-            sx = madd::<F>(gg, xx, sx);
-            sy = madd::<F>(gg, yy, sy);
-        }
-        (sx, sy)
+        *a = aa;
+        *b = bb;
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -177,8 +188,15 @@ mod kernels {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot2_avx2(g: &[f64], x: &[f64], y: &[f64]) -> (f64, f64) {
-        dot2_impl::<true>(g, x, y)
+    unsafe fn rows2_avx2(
+        g: &[f64],
+        u: &[f64],
+        ju: &[f64],
+        start: usize,
+        a: &mut [f64; RB],
+        b: &mut [f64; RB],
+    ) {
+        rows2_impl::<true>(g, u, ju, start, a, b)
     }
 
     #[inline]
@@ -203,14 +221,21 @@ mod kernels {
         axpy4_impl::<false>(out, bp, a)
     }
 
-    /// See [`dot2_impl`].
-    pub(super) fn dot2(g: &[f64], x: &[f64], y: &[f64]) -> (f64, f64) {
+    /// See [`rows2_impl`].
+    pub(super) fn rows2(
+        g: &[f64],
+        u: &[f64],
+        ju: &[f64],
+        start: usize,
+        a: &mut [f64; RB],
+        b: &mut [f64; RB],
+    ) {
         #[cfg(target_arch = "x86_64")]
         if has_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            return unsafe { dot2_avx2(g, x, y) };
+            return unsafe { rows2_avx2(g, u, ju, start, a, b) };
         }
-        dot2_impl::<false>(g, x, y)
+        rows2_impl::<false>(g, u, ju, start, a, b)
     }
 }
 
@@ -274,19 +299,19 @@ mod fftconv {
     use realfft::num_complex::Complex;
     use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
-    type Plans = (Arc<dyn RealToComplex<f64>>, Arc<dyn ComplexToReal<f64>>);
+    pub(super) type Plans = (Arc<dyn RealToComplex<f64>>, Arc<dyn ComplexToReal<f64>>);
 
-    struct Ctx {
-        planner: RealFftPlanner<f64>,
-        plans: Vec<(usize, Plans)>,
-        input: Vec<f64>,
-        sa: Vec<Complex<f64>>,
-        sb: Vec<Complex<f64>>,
-        scratch: Vec<Complex<f64>>,
+    pub(super) struct Ctx {
+        pub(super) planner: RealFftPlanner<f64>,
+        pub(super) plans: Vec<(usize, Plans)>,
+        pub(super) input: Vec<f64>,
+        pub(super) sa: Vec<Complex<f64>>,
+        pub(super) sb: Vec<Complex<f64>>,
+        pub(super) scratch: Vec<Complex<f64>>,
     }
 
     thread_local! {
-        static CTX: RefCell<Ctx> = RefCell::new(Ctx {
+        pub(super) static CTX: RefCell<Ctx> = RefCell::new(Ctx {
             planner: RealFftPlanner::new(),
             plans: Vec::new(),
             input: Vec::new(),
@@ -356,6 +381,76 @@ mod fftconv {
             out
         })
     }
+}
+
+impl fftconv::Ctx {
+    fn plans(&mut self, len: usize) -> fftconv::Plans {
+        match self.plans.iter().find(|(l, _)| *l == len) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let p = (
+                    self.planner.plan_fft_forward(len),
+                    self.planner.plan_fft_inverse(len),
+                );
+                self.plans.push((len, p.clone()));
+                p
+            }
+        }
+    }
+}
+
+/// One Newton step of `f^{−1/2}` from its first `m = y.len()` coefficients `y` to
+/// `m2 ≤ 2m`: the `m2 − m` new coefficients `½ y · (−(f y²)[m..m2])`. One transform length
+/// `L ≥ m2 + m − 1` serves all three products (`f·y²` only needs to be right below `m2`,
+/// so the wrap-around of the full product may land above it) and the spectrum of `y` is
+/// shared: five real transforms instead of eight. `f.len() ≤ m2`. Absolute round-off, as
+/// [`mul_fast`].
+fn inv_sqrt_step(f: &[f64], y: &[f64], m2: usize) -> Vec<f64> {
+    use realfft::num_complex::Complex;
+    let m = y.len();
+    let f = &f[..f.len().min(m2)];
+    let len = fftconv::nice_len(m2 + m - 1);
+    fftconv::CTX.with(|ctx| {
+        let mut guard = ctx.borrow_mut();
+        let ctx = &mut *guard;
+        let (r2c, c2r) = ctx.plans(len);
+        let half = len / 2 + 1;
+        let scr = r2c.get_scratch_len().max(c2r.get_scratch_len());
+        let zero = Complex::new(0.0, 0.0);
+        ctx.input.resize(len, 0.0);
+        ctx.sa.resize(half, zero);
+        ctx.sb.resize(half, zero);
+        ctx.scratch.resize(scr, zero);
+        // Y
+        ctx.input[..m].copy_from_slice(y);
+        ctx.input[m..].fill(0.0);
+        let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sa, &mut ctx.scratch);
+        // F · Y²
+        ctx.input[..f.len()].copy_from_slice(f);
+        ctx.input[f.len()..].fill(0.0);
+        let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sb, &mut ctx.scratch);
+        for (x, yv) in ctx.sb.iter_mut().zip(ctx.sa.iter()) {
+            *x *= *yv * *yv;
+        }
+        ctx.sb[0].im = 0.0;
+        ctx.sb[half - 1].im = 0.0;
+        let _ = c2r.process_with_scratch(&mut ctx.sb, &mut ctx.input, &mut ctx.scratch);
+        let scale = 1.0 / len as f64;
+        // e = −(f y²)[m..m2], then E · Y
+        let k = m2 - m;
+        for i in 0..k {
+            ctx.input[i] = -ctx.input[m + i] * scale;
+        }
+        ctx.input[k..].fill(0.0);
+        let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sb, &mut ctx.scratch);
+        for (x, yv) in ctx.sb.iter_mut().zip(ctx.sa.iter()) {
+            *x *= *yv;
+        }
+        ctx.sb[0].im = 0.0;
+        ctx.sb[half - 1].im = 0.0;
+        let _ = c2r.process_with_scratch(&mut ctx.sb, &mut ctx.input, &mut ctx.scratch);
+        ctx.input[..k].iter().map(|v| 0.5 * v * scale).collect()
+    })
 }
 
 /// Effective operand lengths after dropping leading zeros and what cannot reach degree `n−1`.
@@ -643,8 +738,25 @@ pub fn compose_many(ts: &[&[f64]], z: &[f64], n: usize, cancel: Cancel) -> Resul
     }
     // highest power that can reach degree n-1
     let jmax = (n - 1) / d;
-    let tlen = ts.iter().map(|t| t.len().min(jmax + 1)).max().unwrap_or(0);
+    // trailing zeros of the outer series (e.g. a short Hermite list) need no powers
+    let tlen = ts
+        .iter()
+        .map(|t| trim(&t[..t.len().min(jmax + 1)]).len())
+        .max()
+        .unwrap_or(0);
     if tlen <= 1 {
+        return Ok(results);
+    }
+    if trim(z).len() == d + 1 {
+        // a single term z_d ρ^d: the powers are monomials
+        let zd = z[d];
+        for (t, res) in ts.iter().zip(results.iter_mut()) {
+            let mut pw = 1.0;
+            for (j, &tj) in t.iter().enumerate().take(jmax + 1).skip(1) {
+                pw *= zd;
+                res[j * d] = tj * pw;
+            }
+        }
         return Ok(results);
     }
     let jcount = tlen; // powers 0..tlen-1
@@ -806,9 +918,14 @@ pub fn exp(g: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
             "series exponential overflows (constant term {g0})"
         )));
     }
-    let g = &g[..g.len().min(n)];
-    // the positive recurrence for the first nr ≥ RECURRENCE_MAX_LEN coefficients
-    let nr = recurrence_prefix(n);
+    let g = trim(&g[..g.len().min(n)]);
+    // the positive recurrence for the first nr ≥ RECURRENCE_MAX_LEN coefficients (all of
+    // them for a short g: O(n · len g))
+    let nr = if g.len() <= SHORT_INNER_LEN {
+        n
+    } else {
+        recurrence_prefix(n)
+    };
     // ig_i for i >= 1, stored at index i-1
     let ig: Vec<f64> = derivative(g);
     let mut low = vec![0.0; nr];
@@ -820,12 +937,14 @@ pub fn exp(g: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
         // Σ_{i=1}^{k} i g_i e_{k-i} = Σ_{j=0}^{k-1} ig[j] e[k-1-j]
         low[k] = dot_rev_prefix(&ig, &low, k) / k as f64;
     }
-    if n <= RECURRENCE_MAX_LEN {
+    if nr == n {
         return Ok(low);
     }
     // Newton on h = g - g0 (h_0 = 0) from the exact prefix, then scale by e^{g0}
     let mut h = g.to_vec();
-    h[0] = 0.0;
+    if let Some(h0) = h.first_mut() {
+        *h0 = 0.0;
+    }
     let mut e: Vec<f64> = low.iter().map(|v| v / e0).collect();
     let mut m = nr;
     while m < n {
@@ -907,9 +1026,14 @@ pub fn sinh_cosh(g: &[f64], n: usize, cancel: Cancel) -> Result<(Vec<f64>, Vec<f
             "series sinh/cosh overflows (constant term {g0})"
         )));
     }
-    let g = &g[..g.len().min(n)];
-    // the positive recurrences for the first RECURRENCE_MAX_LEN coefficients
-    let nr = n.min(RECURRENCE_MAX_LEN);
+    let g = trim(&g[..g.len().min(n)]);
+    // the positive recurrences for the first RECURRENCE_MAX_LEN coefficients (all of them
+    // for a short g: O(n · len g))
+    let nr = if g.len() <= SHORT_INNER_LEN {
+        n
+    } else {
+        n.min(RECURRENCE_MAX_LEN)
+    };
     let ig = derivative(g);
     let mut s_low = vec![0.0; nr];
     let mut c_low = vec![0.0; nr];
@@ -922,11 +1046,13 @@ pub fn sinh_cosh(g: &[f64], n: usize, cancel: Cancel) -> Result<(Vec<f64>, Vec<f
         s_low[k] = dot_rev_prefix(&ig, &c_low, k) / k as f64;
         c_low[k] = dot_rev_prefix(&ig, &s_low, k) / k as f64;
     }
-    if n <= RECURRENCE_MAX_LEN {
+    if nr == n {
         return Ok((s_low, c_low));
     }
     let mut h = g.to_vec();
-    h[0] = 0.0;
+    if let Some(h0) = h.first_mut() {
+        *h0 = 0.0;
+    }
     let e = exp(&h, n, cancel)?;
     let ei = inverse(&e, n, cancel)?;
     let mut s = vec![0.0; n];
@@ -998,37 +1124,65 @@ pub fn rsqrt_one_minus_sq(
     for v in u.iter_mut() {
         *v *= b2;
     }
+    let ul = trim(&u).len();
+    if ul <= SHORT_INNER_LEN {
+        // short U (e.g. a linear c): the recurrence to every length, O(n · len U)
+        let mut g = vec![0.0; n];
+        g[0] = 1.0 / f0.sqrt();
+        for m in 1..n {
+            if m % 4096 == 0 {
+                check(cancel)?;
+            }
+            let mf = m as f64;
+            // the reciprocal does not depend on earlier G: off the recurrence's critical path
+            let r = 1.0 / (f0 * mf);
+            let mut acc = 0.0;
+            for j in 1..ul.min(m + 1) {
+                acc += u[j] * g[m - j] * (mf - 0.5 * j as f64);
+            }
+            g[m] = (acc * r).max(0.0);
+        }
+        return Ok(g);
+    }
     // the positive recurrence for the first nr ≥ RECURRENCE_MAX_LEN coefficients, nr chosen
     // so that Newton doublings from it land exactly on n (no partial last step)
     let nr = recurrence_prefix(n);
-    // reversed copies so that both dot products run forward over contiguous memory:
-    // Σ_{j=1}^{m} U_j G_{m-j} = Σ_{i<m} G_i urev[nr-m+i] with urev[k] = U[nr-k]
-    let urev: Vec<f64> = (0..nr)
-        .map(|k| if k == 0 { 0.0 } else { u[nr - k] })
-        .collect();
-    let jurev: Vec<f64> = (0..nr)
-        .map(|k| {
-            if k == 0 {
-                0.0
-            } else {
-                (nr - k) as f64 * u[nr - k]
-            }
-        })
-        .collect();
+    // Σ_{j=1}^{m} U_j G_{m-j} (m - j/2) = m A_m - ½ B_m, A_m = Σ U_j G_{m-j},
+    // B_m = Σ j U_j G_{m-j}: in blocks of RB outputs, the part from the G_i known before the
+    // block as vectorised row updates (kernels::rows2), the rest sequentially
+    const RB: usize = kernels::RB;
+    let mut up = vec![0.0; nr + RB];
+    let mut jup = vec![0.0; nr + RB];
+    for j in 1..nr {
+        up[j] = u[j];
+        jup[j] = j as f64 * u[j];
+    }
     let mut g = vec![0.0; nr];
     g[0] = 1.0 / f0.sqrt();
-    let du = first_nonzero(&u).max(1);
-    for m in 1..nr {
-        if m % 256 == 0 {
+    let mut start = 1;
+    while start < nr {
+        if start % 256 < RB {
             check(cancel)?;
         }
-        if m < du {
-            continue;
+        let mut a = [0.0f64; RB];
+        let mut b = [0.0f64; RB];
+        kernels::rows2(&g[..start], &up, &jup, start, &mut a, &mut b);
+        let bl = RB.min(nr - start);
+        let mut r = [0.0f64; RB];
+        for (t, rt) in r.iter_mut().enumerate().take(bl) {
+            *rt = 1.0 / (f0 * (start + t) as f64);
         }
-        // Σ_{j=1}^{m} U_j G_{m-j} (m - j/2) = m Σ U_j G_{m-j} - ½ Σ j U_j G_{m-j}
-        let (a, b) = kernels::dot2(&g[..m], &urev[nr - m..], &jurev[nr - m..]);
-        let v = (m as f64 * a - 0.5 * b) / (f0 * m as f64);
-        g[m] = v.max(0.0);
+        for t in 0..bl {
+            let m = start + t;
+            let (mut am, mut bm) = (a[t], b[t]);
+            for i in start..m {
+                am += g[i] * up[m - i];
+                bm += g[i] * jup[m - i];
+            }
+            let v = (m as f64 * am - 0.5 * bm) * r[t];
+            g[m] = v.max(0.0);
+        }
+        start += RB;
     }
     if n <= RECURRENCE_MAX_LEN {
         return Ok(g);
@@ -1067,11 +1221,16 @@ fn inv_sqrt_from(f: &[f64], mut y: Vec<f64>, n: usize, cancel: Cancel) -> Result
     while m < n {
         check(cancel)?;
         let m2 = (2 * m).min(n);
-        let y2 = mul_fast(&y, &y, m2);
-        let fy2 = mul_fast(&f[..f.len().min(m2)], &y2, m2);
-        let e_hi: Vec<f64> = fy2[m..m2].iter().map(|v| -v).collect();
-        let corr = mul_fast(&y, &e_hi, m2 - m);
-        y.extend(corr.iter().map(|v| 0.5 * v));
+        if m >= 64 {
+            let corr = inv_sqrt_step(f, &y, m2);
+            y.extend_from_slice(&corr);
+        } else {
+            let y2 = mul_fast(&y, &y, m2);
+            let fy2 = mul_fast(&f[..f.len().min(m2)], &y2, m2);
+            let e_hi: Vec<f64> = fy2[m..m2].iter().map(|v| -v).collect();
+            let corr = mul_fast(&y, &e_hi, m2 - m);
+            y.extend(corr.iter().map(|v| 0.5 * v));
+        }
         m = m2;
     }
     Ok(y)

@@ -1,12 +1,19 @@
 //! Running engine work with the GIL released while staying responsive to Ctrl-C.
 //!
-//! The work runs on a scoped worker thread, inside the ntkrs rayon pool (see `threads`); the
-//! calling thread waits without the GIL and re-acquires it every few tens of milliseconds to
-//! run Python's signal handlers. A pending `KeyboardInterrupt` sets the cancellation flag,
-//! which the engine polls between blocks; Python is never called from rayon threads.
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+//! [`run_cancellable`]: the work runs on a scoped worker thread, inside the ntkrs rayon pool
+//! (see `threads`); the calling thread waits without the GIL and re-acquires it every few
+//! tens of milliseconds to run Python's signal handlers. A pending `KeyboardInterrupt` sets
+//! the cancellation flag, which the engine polls between blocks; Python is never called
+//! from rayon threads.
+//!
+//! [`run_inline`]: for sequential engine work (one network's series), the work runs on the
+//! calling thread itself, still without the GIL; the cancellation hook, when the engine
+//! polls it on that thread, runs the signal handlers itself (at most every
+//! [`POLL`]). No thread spawn, channel or pool hand-off: a short call costs microseconds.
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
 
 use ntk_core::NtkError;
 use pyo3::prelude::*;
@@ -57,6 +64,14 @@ where
             handle.join()
         })
     });
+    finish(signal, result)
+}
+
+/// The outcome of a run: a caught signal first, then the engine's result or panic.
+fn finish<T>(
+    signal: Option<PyErr>,
+    result: std::thread::Result<Result<T, NtkError>>,
+) -> PyResult<T> {
     if let Some(err) = signal {
         return Err(err);
     }
@@ -74,4 +89,50 @@ where
             )))
         }
     }
+}
+
+/// Run `work(cancel)` on the calling thread with the GIL released (see the module docs).
+///
+/// Only for work that polls `cancel` on the calling thread (sequential engine code): polls
+/// from other threads only read the stop flag. Parallel sections inside `work` would run
+/// in rayon's global pool rather than the ntkrs pool, so keep this for sequential calls.
+pub fn run_inline<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&(dyn Fn() -> bool + Sync)) -> Result<T, NtkError> + Send,
+{
+    let stop = AtomicBool::new(false);
+    let signal: Mutex<Option<PyErr>> = Mutex::new(None);
+    let caller = std::thread::current().id();
+    let start = Instant::now();
+    let poll_us = POLL.as_micros() as u64;
+    // time (µs since start) of the last signal check
+    let last = AtomicU64::new(0);
+    let result = py.detach(|| {
+        let cancel = || {
+            if stop.load(Ordering::Relaxed) {
+                return true;
+            }
+            let now = start.elapsed().as_micros() as u64;
+            if now < last.load(Ordering::Relaxed) + poll_us || std::thread::current().id() != caller
+            {
+                return false;
+            }
+            last.store(now, Ordering::Relaxed);
+            if let Err(err) = Python::attach(|py| py.check_signals()) {
+                if let Ok(mut slot) = signal.lock() {
+                    *slot = Some(err);
+                }
+                stop.store(true, Ordering::Relaxed);
+                return true;
+            }
+            false
+        };
+        catch_unwind(AssertUnwindSafe(|| work(&cancel)))
+    });
+    let signal = match signal.into_inner() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    finish(signal, result)
 }

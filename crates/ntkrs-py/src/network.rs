@@ -22,7 +22,11 @@ use rayon::prelude::*;
 
 use crate::activation::closed_form;
 use crate::errors::{py_error, to_pyerr};
-use crate::interrupt::{run_cancellable, run_with_flag};
+use crate::interrupt::{run_cancellable, run_inline, run_with_flag};
+
+/// `(degree + 1) · depth` up to which [`PyNetwork::series`] runs inline on the calling
+/// thread (e.g. ReLU depth 10 at degree 20 000: ~30 ms).
+const INLINE_SERIES_WORK: f64 = 2.0e6;
 
 /// Build the engine's activation from the Python descriptor:
 /// `("closed", name, params)` or
@@ -202,7 +206,15 @@ impl PyNetwork {
     ) -> PyResult<Bound<'py, PyDict>> {
         let options = SeriesOptions { ntk, keep_layers };
         let net = &self.inner;
-        let s = run_cancellable(py, |cancel| net.series(degree, options, cancel))?;
+        // One network's series is sequential engine code that polls the cancellation hook
+        // on the calling thread: short calls run inline (no worker thread); long ones keep
+        // the worker thread and the ntkrs pool.
+        let work = (degree as f64 + 1.0) * net.depth().max(1) as f64;
+        let s = if work <= INLINE_SERIES_WORK {
+            run_inline(py, |cancel| net.series(degree, options, cancel))?
+        } else {
+            run_cancellable(py, |cancel| net.series(degree, options, cancel))?
+        };
         series_dict(py, s)
     }
 
