@@ -2,6 +2,7 @@
 
   python bench/bench_gram.py            # full sizes (several minutes on 2 cores)
   python bench/bench_gram.py --quick    # small sizes, for a smoke run
+  python bench/bench_gram.py --only topk [--dense-check]   # just the top-10 comparison
 
 1. Gram, ReLU depth 3, n = 8000, d = 784: ntkrs vs neural-tangents' compiled kernel_fn (if
    installed: pip install "jax[cpu]==0.5.3" "neural-tangents==0.6.5") and vs NumPy's bare
@@ -81,14 +82,47 @@ def bench_gram(n, d, depth):
     return K
 
 
-def bench_topk(K, k=10):
-    from scipy.sparse.linalg import eigsh as sp_eigsh
+def bench_topk(K, k=10, repeat=3, dense_check=False):
+    """ntkrs.eigsh vs scipy.sparse.linalg.eigsh (ARPACK) on the same dense matrix.
 
-    t_ours, ours = timed(lambda: ntkrs.eigsh(K, k))
-    t_sp, theirs = timed(lambda: np.sort(sp_eigsh(K, k, which="LA", tol=1e-10)[0])[::-1])
-    rel = np.abs(ours - theirs).max() / ours[0]
-    print(f"[2] top-{k} eigenvalues, n={K.shape[0]}: ntkrs {t_ours:.2f} s, scipy eigsh {t_sp:.2f} s "
-          f"-> {t_sp / t_ours:.2f}x (goal >= 1.5x); max relative difference {rel:.1e}")
+    Both at tol = 1e-10 (relative residual); runs alternate and the best of `repeat` counts
+    (the machine is shared). Accuracy: max relative difference of the k values between the two
+    solvers and, with `dense_check`, of each against numpy.linalg.eigvalsh.
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh as sp_eigsh
+
+    n = K.shape[0]
+    calls = [0]
+
+    def matvec(x):
+        calls[0] += 1
+        return K @ x
+
+    counted = LinearOperator(K.shape, matvec=matvec, dtype=K.dtype)
+    t_ours, t_sp = float("inf"), float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        ours, info = ntkrs.eigsh(K, k, tol=1e-10, return_info=True)
+        t_ours = min(t_ours, time.perf_counter() - t)
+        calls[0] = 0
+        t = time.perf_counter()
+        theirs = np.sort(sp_eigsh(counted, k, which="LA", tol=1e-10)[0])[::-1]
+        t_sp = min(t_sp, time.perf_counter() - t)
+    rel = np.abs(ours - theirs).max() / np.abs(theirs).max()
+    rel_each = (np.abs(ours - theirs) / np.abs(theirs)).max()
+    print(f"[2] top-{k} eigenvalues, n={n}: ntkrs {t_ours:.2f} s ({info.iterations} block products, "
+          f"{info.matvecs} vectors), scipy eigsh {t_sp:.2f} s ({calls[0]} matvecs) -> {t_sp / t_ours:.2f}x "
+          f"(goal >= 1.5x; best of {repeat})")
+    print(f"    accuracy: max |ntkrs - scipy| = {rel:.1e} x lambda_1, {rel_each:.1e} relative to each eigenvalue "
+          f"(goal: both at the 1e-10 level)")
+    if dense_check:
+        t = time.perf_counter()
+        ref = np.linalg.eigvalsh(K)[::-1][:k]
+        t_dense = time.perf_counter() - t
+        e_ours = (np.abs(ours - ref) / np.abs(ref)).max()
+        e_sp = (np.abs(theirs - ref) / np.abs(ref)).max()
+        print(f"    vs numpy.linalg.eigvalsh ({t_dense:.0f} s): ntkrs max relative error {e_ours:.1e}, "
+              f"scipy {e_sp:.1e}")
 
 
 def bench_all(n):
@@ -122,20 +156,28 @@ def bench_matrix_free(n, d):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    ap.add_argument("--only", choices=["gram", "topk", "all", "matrix-free"], action="append",
+                    help="run only these parts (repeatable); 'topk' builds the Gram without timing it")
+    ap.add_argument("--repeat", type=int, default=3, help="repetitions of the top-k comparison (best counts)")
+    ap.add_argument("--dense-check", action="store_true",
+                    help="also check the top-k values against numpy.linalg.eigvalsh (slow at n = 8000)")
     args = ap.parse_args()
+    parts = set(args.only or ["gram", "topk", "all", "matrix-free"])
     print(f"ntkrs {ntkrs.__version__}, {os.cpu_count()} cores, threads {ntkrs.get_num_threads()}")
-    if args.quick:
-        K = bench_gram(2000, 784, 3)
-        bench_topk(K)
-        bench_all(1000)
-        bench_matrix_free(5000, 64)
-    else:
-        K = bench_gram(8000, 784, 3)
-        bench_topk(K)
+    n_gram, n_all, n_free = (2000, 1000, 5000) if args.quick else (8000, 4000, 50_000)
+    if parts & {"gram", "topk"}:
+        if "gram" in parts:
+            K = bench_gram(n_gram, 784, 3)
+        else:
+            K = ntkrs.Network("relu", 3).ntk(ntkrs.sample_sphere(n_gram, 784, seed=0))
+        if "topk" in parts:
+            bench_topk(K, repeat=args.repeat, dense_check=args.dense_check)
         del K
-        bench_all(4000)
-        bench_matrix_free(50_000, 64)
+    if "all" in parts:
+        bench_all(n_all)
+    if "matrix-free" in parts:
+        bench_matrix_free(n_free, 64)
 
 
 if __name__ == "__main__":

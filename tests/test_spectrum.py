@@ -173,3 +173,46 @@ def test_digits_dataset_offline():
     res = run("spectrum", "relu", "--depth", "1", "--data", "digits:n=200", "--k", "5", "--json")
     data = json.loads(res.stdout)
     assert data["n"] == 200 and data["d"] == 64
+
+
+@pytest.fixture(scope="module")
+def lanczos_gram():
+    # n > 600 and k <= n/10: eigsh takes the Lanczos path on the dense matrix (symmetric,
+    # lower-triangle product, narrow blocks); a dominant λ1 above a clustered bulk.
+    X = ntkrs.sample_sphere(1500, 40, seed=3)
+    K = ntkrs.Network("relu", 3).ntk(X)
+    return K, np.linalg.eigvalsh(K)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 40])
+def test_eigsh_dense_lanczos_path_against_numpy(lanczos_gram, k):
+    K, ref = lanczos_gram
+    vals, vecs, info = ntkrs.eigsh(K, k, return_vectors=True, return_info=True)
+    assert not info.dense
+    np.testing.assert_allclose(vals, ref[::-1][:k], rtol=1e-10, atol=1e-13 * ref[-1])
+    np.testing.assert_allclose(vecs.T @ vecs, np.eye(k), atol=1e-10)
+    assert np.abs(K @ vecs - vecs * vals).max() <= 1e-8 * vals[0]
+    # Agrees with ARPACK at the same tolerance.
+    from scipy.sparse.linalg import eigsh as sp_eigsh
+
+    theirs = np.sort(sp_eigsh(K, k, which="LA", tol=1e-10)[0])[::-1]
+    np.testing.assert_allclose(vals, theirs, rtol=1e-10, atol=1e-13 * ref[-1])
+
+
+def test_eigsh_dense_lanczos_layouts_and_smallest(lanczos_gram):
+    K, ref = lanczos_gram
+    want = ntkrs.eigsh(K, 8)
+    # Fortran order and a strided view are normalised by the wrapper: same values.
+    np.testing.assert_allclose(ntkrs.eigsh(np.asfortranarray(K), 8), want, rtol=1e-12)
+    big = np.zeros((K.shape[0], 2 * K.shape[0]))
+    big[:, ::2] = K
+    np.testing.assert_allclose(ntkrs.eigsh(big[:, ::2], 8), want, rtol=1e-12)
+    # Bottom of the spectrum (dense solver under eigsh's size rule), and through the raw
+    # binding's Lanczos path with explicit block sizes.
+    np.testing.assert_allclose(ntkrs.eigsh(K, 3, which="smallest"), ref[:3], rtol=1e-8, atol=1e-12 * ref[-1])
+    from ntkrs import _core
+
+    for block in (1, 5, 12):
+        vals, _, info = _core.eigsh_dense(np.ascontiguousarray(K), 6, "largest", 1e-10, False, 1000, 0, block, None)
+        assert not info["dense"] and info["matvecs"] == block * info["iterations"]
+        np.testing.assert_allclose(vals, ref[::-1][:6], rtol=1e-10, atol=1e-13 * ref[-1])

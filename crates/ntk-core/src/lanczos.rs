@@ -20,9 +20,10 @@
 //! `G = Fᵀ A Q ∈ ℝ^{b×j}` couples the search space to the next block `F`.
 //!
 //! * **Expansion.** `W = A·F` (one operator call on `b` vectors), then `W` is orthogonalised
-//!   against `[Q, F]` by classical Gram–Schmidt *twice* (two GEMMs each; "twice is
-//!   enough"), giving `D = Fᵀ A F`; the block is finished by an in-block Gram–Schmidt with
-//!   the DGKS criterion (a further pass whenever a norm drops below `‖·‖/√2`), `W = F'·R`.
+//!   against `[Q, F]` by classical Gram–Schmidt *twice* ("twice is enough"; fused into
+//!   three row-parallel sweeps over the basis), giving `D = Fᵀ A F`; the block is finished
+//!   by an in-block Gram–Schmidt with the DGKS criterion (a further pass whenever a norm
+//!   drops below `‖·‖/√2`), `W = F'·R`.
 //!   Rank-deficient columns (an invariant subspace was found) are replaced by random
 //!   directions orthogonal to everything, with a zero in `R`. Then
 //!   `Q ← [Q, F]`, `H ← [[H, Gᵀ], [G, sym(D)]]`, `G ← [0, R]`, `F ← F'`.
@@ -53,6 +54,14 @@
 //! the dense solver up to [`SMALLEST_DENSE_MAX_DIM`]. (Shift-invert, which would fix this
 //! for dense matrices, is not implemented.)
 //!
+//! **Block size.** Without an explicit `block_size` the operator's
+//! [`SymmetricOperator::preferred_block_size`] decides, else `min(k, 16)`. Wider blocks need
+//! fewer operator calls but more operator-vector products in total (on a ReLU NTK Gram with
+//! `n = 8000` and a clustered top spectrum, top-10 to `1e-10` takes 176 calls at `b = 1`,
+//! 73 at `b = 5`, 59 at `b = 10`). A dense matrix ([`DenseSymmetric`]) streams half of
+//! itself per call whatever `b ≤ 6`, so it prefers `b = min(k, 5)` with a deeper search
+//! space; a matrix-free Gram recomputes its kernel per call and wants wide blocks.
+//!
 //! Everything is deterministic given `seed` (and the same `Par`).
 use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -62,7 +71,7 @@ use faer::prelude::*;
 use faer::Accum;
 
 use crate::error::{NtkError, Result};
-pub use crate::operator::{DenseSymmetric, SymmetricOperator};
+pub use crate::operator::{DenseSymmetric, SymmetricOperator, DENSE_BLOCK_SIZE};
 
 /// Which end of the spectrum [`eigsh`] computes (algebraic order, not magnitude).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,14 +93,18 @@ pub struct EigshOptions {
     pub max_restarts: usize,
     /// Maximum dimension `m` of the search space. `None`: `max(k + 10b, 2k + 2b, 24)` for
     /// `Largest`, `max(k + 20b, 2k + 2b, 24)` for `Smallest` (a block method builds
-    /// polynomials of degree `m/b` per cycle, so `m` must grow with `b`). Memory `8·n·(m+b)`
-    /// bytes; work `O(n·m·b)` per step besides the operator.
+    /// polynomials of degree `m/b` per cycle, so `m` must grow with `b`), with `20b`/`40b`
+    /// instead when `b` is the operator's
+    /// [`preferred_block_size`](SymmetricOperator::preferred_block_size). Memory
+    /// `8·n·(m+b)` bytes; work `O(n·m·b)` per step besides the operator.
     /// Must be `≥ k + b`; it is lowered to `n − b` on small problems, and when even that is
     /// below `k + b` the problem is solved densely.
     pub krylov_dim: Option<usize>,
-    /// Block size `b` (`None`: `min(k, 16)`). Larger blocks mean fewer, wider operator calls
-    /// (cheaper per vector for GEMM and matrix-free Gram operators) and resolve eigenvalue
-    /// clusters of multiplicity up to `b`; must be `≥ 1`.
+    /// Block size `b` (`None`: the operator's
+    /// [`preferred_block_size`](SymmetricOperator::preferred_block_size), else
+    /// `min(k, 16)`). Larger blocks mean fewer, wider operator calls (cheaper per vector for
+    /// GEMM and matrix-free Gram operators) and resolve eigenvalue clusters of multiplicity
+    /// up to `b`; must be `≥ 1`.
     pub block_size: Option<usize>,
     /// Also return the eigenvectors. Default `false`.
     pub want_vectors: bool,
@@ -258,6 +271,102 @@ fn cgs_pass(basis: MatRef<'_, f64>, mut w: MatMut<'_, f64>, mut c: MatMut<'_, f6
         par,
     );
     matmul(w.rb_mut(), Accum::Add, basis, c.rb(), -1.0, par);
+}
+
+/// Rows per sub-block of [`block_cgs2`]'s fused sweep: `256·(m+b)` doubles of the basis
+/// stay in L2 between their two uses.
+const CGS_ROWS: usize = 256;
+
+/// Two passes of block classical Gram–Schmidt of `w` (n×b) against the orthonormal columns
+/// of `basis` (n×jb): `w ← (I − VVᵀ)(I − VVᵀ) w`. Returns the accumulated coefficients
+/// `c₁ + c₂` (jb×b) and the column norms of `w` after the first pass (plain sums of squares:
+/// they only serve the DGKS test of [`Krylov::finish_column`], where an overflow merely
+/// triggers an extra pass).
+///
+/// Three sweeps over the basis instead of four: `c₁ = Vᵀw`; then, per block of rows,
+/// `w_R −= V_R c₁` and `c₂ += V_Rᵀ w_R` while `V_R` is in cache; then `w −= V c₂`. Rows are
+/// split across the threads of `par` (each sweep is a reduction or a row-parallel update).
+fn block_cgs2(basis: MatRef<'_, f64>, w: MatMut<'_, f64>, par: Par) -> (Mat<f64>, Vec<f64>) {
+    use rayon::prelude::*;
+    let (n, jb, b) = (basis.nrows(), basis.ncols(), w.ncols());
+    let threads = match par {
+        Par::Seq => 1,
+        Par::Rayon(t) => t.get(),
+    };
+    let nchunks = if threads <= 1 || n < 4 * CGS_ROWS {
+        1
+    } else {
+        threads.min(n / CGS_ROWS)
+    };
+    let bounds: Vec<usize> = (0..=nchunks).map(|i| i * n / nchunks).collect();
+    let mut chunks: Vec<(usize, MatMut<'_, f64>)> = Vec::with_capacity(nchunks);
+    let mut rest = w;
+    for i in 0..nchunks {
+        let (top, bottom) = rest.split_at_row_mut(bounds[i + 1] - bounds[i]);
+        chunks.push((bounds[i], top));
+        rest = bottom;
+    }
+    let add = |mut a: (Mat<f64>, Vec<f64>), b: (Mat<f64>, Vec<f64>)| {
+        a.0 += &b.0;
+        for (x, y) in a.1.iter_mut().zip(&b.1) {
+            *x += y;
+        }
+        a
+    };
+    let zero = || (Mat::<f64>::zeros(jb, b), vec![0.0; b]);
+    // Sweep 1: c₁ = Vᵀ w.
+    let (c1, _) = chunks
+        .par_iter()
+        .map(|(r0, wc)| {
+            let mut c = Mat::<f64>::zeros(jb, b);
+            let v = basis.subrows(*r0, wc.nrows());
+            matmul(
+                c.as_mut(),
+                Accum::Replace,
+                v.transpose(),
+                wc.rb(),
+                1.0,
+                Par::Seq,
+            );
+            (c, vec![0.0; b])
+        })
+        .reduce(zero, add);
+    // Sweep 2: w −= V c₁ and c₂ = Vᵀ w, block by block; squared norms after pass 1.
+    let (c2, sq1) = chunks
+        .par_iter_mut()
+        .map(|(r0, wc)| {
+            let mut c = Mat::<f64>::zeros(jb, b);
+            let mut sq = vec![0.0; b];
+            let rows = wc.nrows();
+            let mut s = 0;
+            while s < rows {
+                let len = CGS_ROWS.min(rows - s);
+                let v = basis.subrows(*r0 + s, len);
+                let mut ws = wc.rb_mut().subrows_mut(s, len);
+                matmul(ws.rb_mut(), Accum::Add, v, c1.as_ref(), -1.0, Par::Seq);
+                matmul(
+                    c.as_mut(),
+                    Accum::Add,
+                    v.transpose(),
+                    ws.rb(),
+                    1.0,
+                    Par::Seq,
+                );
+                for (col, acc) in sq.iter_mut().enumerate() {
+                    *acc += ws.rb().col(col).iter().map(|x| x * x).sum::<f64>();
+                }
+                s += len;
+            }
+            (c, sq)
+        })
+        .reduce(zero, add);
+    // Sweep 3: w −= V c₂.
+    chunks.par_iter_mut().for_each(|(r0, wc)| {
+        let v = basis.subrows(*r0, wc.nrows());
+        matmul(wc.rb_mut(), Accum::Add, v, c2.as_ref(), -1.0, Par::Seq);
+    });
+    let norms1 = sq1.into_iter().map(f64::sqrt).collect();
+    (&c1 + &c2, norms1)
 }
 
 /// Checks that the operator output is finite.
@@ -441,8 +550,9 @@ impl Krylov {
         let mut cur = norm_pass2;
         if i > 0 {
             let fresh = basis.subcols(jb, i);
+            // At most b − 1 columns: too little work to pay for parallel synchronisation.
             for _ in 0..2 {
-                cgs_pass(fresh, wi.rb_mut(), c.as_mut().subrows_mut(0, i), par);
+                cgs_pass(fresh, wi.rb_mut(), c.as_mut().subrows_mut(0, i), Par::Seq);
                 for t in 0..i {
                     r_col[t] += c[(t, 0)];
                 }
@@ -502,28 +612,12 @@ impl Krylov {
         op.apply(self.v.as_ref().subcols(j, b), self.w.as_mut(), par)?;
         check_output(self.w.as_ref())?;
 
-        // Block classical Gram–Schmidt, twice, against [Q, F] (GEMM).
-        let mut acc = Mat::<f64>::zeros(jb, b);
-        let mut coef = Mat::<f64>::zeros(jb, b);
-        let mut norms = [vec![0.0; b], vec![0.0; b]];
-        for norms_pass in &mut norms {
-            let basis = self.v.as_ref().subcols(0, jb);
-            matmul(
-                coef.as_mut(),
-                Accum::Replace,
-                basis.transpose(),
-                self.w.as_ref(),
-                1.0,
-                par,
-            );
-            matmul(self.w.as_mut(), Accum::Add, basis, coef.as_ref(), -1.0, par);
-            for c in 0..b {
-                for r in 0..jb {
-                    acc[(r, c)] += coef[(r, c)];
-                }
-                norms_pass[c] = col_norm(self.w.as_ref().subcols(c, 1));
-            }
-        }
+        // Block classical Gram–Schmidt, twice, against [Q, F].
+        let (acc, norms1) = block_cgs2(self.v.as_ref().subcols(0, jb), self.w.as_mut(), par);
+        let norms2: Vec<f64> = (0..b)
+            .map(|c| col_norm(self.w.as_ref().subcols(c, 1)))
+            .collect();
+        let norms = [norms1, norms2];
         let mut d = Mat::<f64>::from_fn(b, b, |r, c| acc[(j + r, c)]);
         let mut r = Mat::<f64>::zeros(b, b);
         let mut d_col = vec![0.0; b];
@@ -658,13 +752,28 @@ pub fn eigsh(
 ) -> Result<EigshResult> {
     let n = op.dim();
     validate(n, k, opts)?;
+    if let Some(a) = op.as_dense() {
+        // A dense operator's product may read only one triangle (DenseSymmetric does), so a
+        // NaN in the other one would go unnoticed: check the whole matrix once, as the
+        // dense solver does.
+        check_dense_input(a)?;
+    }
     if k >= n {
         return Err(NtkError::InvalidArgument(format!(
             "k = {k} must be smaller than the dimension n = {n} for the Lanczos solver; \
              use the dense eigensolver (dense_eigh / eigsh_auto) to get all eigenvalues"
         )));
     }
-    let b = opts.block_size.unwrap_or(k.min(16)).min(n);
+    let preferred = opts
+        .block_size
+        .is_none()
+        .then(|| op.preferred_block_size(k))
+        .flatten();
+    let b = opts
+        .block_size
+        .or(preferred)
+        .unwrap_or(k.min(16))
+        .clamp(1, n);
     let mut m = match opts.krylov_dim {
         Some(m) if m < k + b => {
             return Err(NtkError::InvalidArgument(format!(
@@ -674,7 +783,12 @@ pub fn eigsh(
         }
         Some(m) => m,
         None => {
-            let blocks = if which == Which::Largest { 10 } else { 20 };
+            let mut blocks = if which == Which::Largest { 10 } else { 20 };
+            if preferred.is_some() {
+                // The operator asked for a narrow block: a deeper search space per cycle
+                // (fewer restarts, hence fewer products) costs little beside its products.
+                blocks *= 2;
+            }
             (k + blocks * b).max(2 * k + 2 * b).max(24)
         }
     };
@@ -1323,6 +1437,49 @@ mod tests {
     }
 
     #[test]
+    fn dense_operator_block_size_and_layouts() {
+        // A kernel matrix through the symmetric (lower-triangle) product: column-major and
+        // row-major views, the preferred narrow block and an explicit wide one, both ends.
+        let a = relu_kernel(900, 6, 11);
+        let (vals, _) = dense_eigh(a.as_ref(), Par::Seq).unwrap();
+        let at = a.transpose().to_owned();
+        for par in [Par::Seq, Par::rayon(2)] {
+            for (view, label) in [
+                (a.as_ref(), "col-major"),
+                (at.as_ref().transpose(), "row-major"),
+            ] {
+                let op = DenseSymmetric::new(view).unwrap();
+                assert_eq!(op.preferred_block_size(10), Some(DENSE_BLOCK_SIZE));
+                assert_eq!(op.preferred_block_size(2), Some(2));
+                for (k, which, block) in [
+                    (10, Which::Largest, None),
+                    (10, Which::Largest, Some(10)),
+                    (4, Which::Smallest, None),
+                ] {
+                    let o = EigshOptions {
+                        par,
+                        block_size: block,
+                        want_vectors: true,
+                        ..opts()
+                    };
+                    let res = eigsh(&op, k, which, &o, &never).unwrap();
+                    assert!(!res.dense, "{label}");
+                    let b = block.unwrap_or(k.min(DENSE_BLOCK_SIZE));
+                    assert_eq!(res.matvecs, b * res.iterations, "{label} {which:?}");
+                    check(
+                        a.as_ref(),
+                        &res,
+                        &select(&vals, k, which),
+                        1e-10,
+                        1e-13,
+                        which,
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn lanczos_deterministic_and_parallel() {
         let a = random_symmetric(250, 3);
         let o = EigshOptions { seed: 42, ..opts() };
@@ -1631,14 +1788,43 @@ mod tests {
     fn timing() {
         use std::time::Instant;
         let par = Par::rayon(0);
-        let n = 8000;
         let t = Instant::now();
-        let a = relu_kernel_par(n, 64, 1);
-        println!(
-            "built {n}×{n} ReLU kernel in {:.2}s",
-            t.elapsed().as_secs_f64()
+        // NTK_MATRIX=path: a raw little-endian f64 symmetric matrix (e.g. `K.tofile(path)`).
+        let a = match std::env::var("NTK_MATRIX") {
+            Ok(path) => {
+                let bytes = std::fs::read(path).unwrap();
+                let data: Vec<f64> = bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                    .collect();
+                let n = (data.len() as f64).sqrt().round() as usize;
+                assert_eq!(n * n, data.len());
+                Mat::from_fn(n, n, |i, j| data[i * n + j])
+            }
+            Err(_) => relu_kernel_par(8000, 64, 1),
+        };
+        let n = a.nrows();
+        println!("built {n}×{n} kernel in {:.2}s", t.elapsed().as_secs_f64());
+        /// Accumulates the time spent in the operator.
+        struct Timed<'a>(DenseSymmetric<'a>, std::sync::Mutex<f64>);
+        impl SymmetricOperator for Timed<'_> {
+            fn dim(&self) -> usize {
+                self.0.dim()
+            }
+            fn apply(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>, par: Par) -> Result<()> {
+                let t = Instant::now();
+                let r = self.0.apply(x, y, par);
+                *self.1.lock().unwrap() += t.elapsed().as_secs_f64();
+                r
+            }
+            fn preferred_block_size(&self, k: usize) -> Option<usize> {
+                self.0.preferred_block_size(k)
+            }
+        }
+        let op = Timed(
+            DenseSymmetric::new(a.as_ref()).unwrap(),
+            std::sync::Mutex::new(0.0),
         );
-        let op = DenseSymmetric::new(a.as_ref()).unwrap();
         // NTK_CFGS="k,b,m;…" (empty b/m = default) selects configurations to time.
         let cfgs: Vec<(usize, Option<usize>, Option<usize>)> = std::env::var("NTK_CFGS")
             .ok()
@@ -1659,11 +1845,13 @@ mod tests {
                 krylov_dim: m,
                 ..EigshOptions::default()
             };
+            *op.1.lock().unwrap() = 0.0;
             let t = Instant::now();
             let res = eigsh(&op, k, Which::Largest, &o, &never).unwrap();
             println!(
-                "top-{k} n={n} block={b:?} m={m:?}: {:.3}s, {} calls, {} matvecs, {} restarts, λ1={:.12e} λk={:.12e}",
+                "top-{k} n={n} block={b:?} m={m:?}: {:.3}s (operator {:.3}s), {} calls, {} matvecs, {} restarts, λ1={:.12e} λk={:.12e}",
                 t.elapsed().as_secs_f64(),
+                *op.1.lock().unwrap(),
                 res.iterations,
                 res.matvecs,
                 res.restarts,

@@ -19,5 +19,6 @@ pub mod piecewise_linear;
 pub mod quadrature;
 pub mod series;
 pub mod sphere;
+pub mod symmetric_product;
 
 pub use error::{NtkError, Result};

@@ -5,9 +5,11 @@
 //! matrix-free Gram operator (which recomputes `K_ij` on the fly) amortise one pass over the
 //! kernel over `b` vectors, and let a dense operator use GEMM instead of `b` GEMVs.
 use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::error::{NtkError, Result};
+use crate::symmetric_product::symm_matmul_lower;
 
 /// A symmetric linear operator `A = Aᵀ ∈ ℝ^{n×n}` applied to blocks of vectors.
 ///
@@ -26,6 +28,19 @@ pub trait SymmetricOperator: Sync {
     /// matrix-free kernel) are propagated unchanged by the solvers.
     fn apply(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>, par: Par) -> Result<()>;
 
+    /// The block size `b` the solvers should use for `k` wanted eigenpairs when the caller
+    /// does not choose one; `None` (the default) leaves the solver's own choice
+    /// (`min(k, 16)`).
+    ///
+    /// Operators whose cost per product barely grows with `b` (a matrix-free Gram recomputes
+    /// the kernel once per product, whatever the width) want wide blocks: fewer products.
+    /// Operators whose cost per vector is flat want `b = 1`. A dense matrix is in between:
+    /// see [`DenseSymmetric`].
+    fn preferred_block_size(&self, k: usize) -> Option<usize> {
+        let _ = k;
+        None
+    }
+
     /// The operator as an explicit dense matrix, when it already is one.
     ///
     /// [`crate::lanczos::eigsh_auto`] uses this to run the dense eigensolver without
@@ -35,8 +50,22 @@ pub trait SymmetricOperator: Sync {
     }
 }
 
-/// A dense symmetric matrix `A ∈ ℝ^{n×n}` viewed as a [`SymmetricOperator`]:
-/// `apply` computes `Y = A·X` with faer's (parallel) GEMM, reading the whole matrix.
+/// Block size preferred by [`DenseSymmetric`] for `k ≥` this many wanted eigenpairs.
+pub const DENSE_BLOCK_SIZE: usize = 5;
+
+/// A dense symmetric matrix `A ∈ ℝ^{n×n}` viewed as a [`SymmetricOperator`].
+///
+/// `apply` computes `Y = A·X` with [`symm_matmul_lower`], which streams only the **lower
+/// triangle** once per product (half the memory traffic of a GEMV/GEMM, and no packing), so
+/// the upper triangle is never read: the operator is `tril(A) + tril(A, −1)ᵀ` (for a
+/// row-major view, the lower triangle of `Aᵀ`, i.e. the storage's upper one). Matrices
+/// without a unit stride in either direction fall back to faer's GEMM over the whole matrix.
+/// The solvers still reject a NaN/∞ anywhere in the matrix (one check per solve).
+///
+/// A product is memory bound up to a block width of about 6, so products of width `b ≤ 6`
+/// cost about the same as a single matrix–vector product: the preferred block size is
+/// `min(k, `[`DENSE_BLOCK_SIZE`]`)` — a compromise between the number of passes over the
+/// matrix (which falls with `b`) and the flops per pass (which grow with `b`).
 ///
 /// Symmetry is assumed, not enforced, by [`DenseSymmetric::new`] (checking costs a full
 /// transposed pass over the matrix); call [`DenseSymmetric::check_symmetric`] to verify it.
@@ -110,7 +139,7 @@ impl SymmetricOperator for DenseSymmetric<'_> {
         self.a.nrows()
     }
 
-    fn apply(&self, x: MatRef<'_, f64>, y: MatMut<'_, f64>, par: Par) -> Result<()> {
+    fn apply(&self, x: MatRef<'_, f64>, mut y: MatMut<'_, f64>, par: Par) -> Result<()> {
         let n = self.a.nrows();
         if x.nrows() != n || y.nrows() != n || x.ncols() != y.ncols() {
             return Err(NtkError::InvalidArgument(format!(
@@ -121,8 +150,14 @@ impl SymmetricOperator for DenseSymmetric<'_> {
                 y.ncols()
             )));
         }
-        matmul(y, Accum::Replace, self.a, x, 1.0, par);
+        if !symm_matmul_lower(self.a, x, y.rb_mut(), par) {
+            matmul(y, Accum::Replace, self.a, x, 1.0, par);
+        }
         Ok(())
+    }
+
+    fn preferred_block_size(&self, k: usize) -> Option<usize> {
+        Some(k.clamp(1, DENSE_BLOCK_SIZE))
     }
 
     fn as_dense(&self) -> Option<MatRef<'_, f64>> {
