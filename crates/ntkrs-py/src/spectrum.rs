@@ -122,9 +122,13 @@ pub fn eigvalsh_dense<'py>(
 
 /// A symmetric operator implemented in Python: `matmat(X: (n, b) array) -> (n, b) array`.
 /// It is called from the solver thread with the GIL re-acquired (never from rayon workers).
+/// An exception raised by `matmat` stops the solver; once the solver has returned, a
+/// KeyboardInterrupt (or another non-`Exception` such as SystemExit) is re-raised unchanged and
+/// an ordinary exception becomes the `__cause__` of the InvalidInputError reported.
 struct PythonOperator {
     n: usize,
     matmat: Py<PyAny>,
+    raised: std::sync::Mutex<Option<PyErr>>,
 }
 
 impl SymmetricOperator for PythonOperator {
@@ -146,7 +150,11 @@ impl SymmetricOperator for PythonOperator {
                 .reshape([n, b])
                 .map_err(|e| NtkError::InvalidArgument(e.to_string()))?;
             let out = self.matmat.bind(py).call1((arr,)).map_err(|e| {
-                NtkError::InvalidArgument(format!("the operator's matmat raised: {e}"))
+                let message = format!("the operator's matmat raised: {e}");
+                if let Ok(mut slot) = self.raised.lock() {
+                    slot.get_or_insert(e);
+                }
+                NtkError::InvalidArgument(message)
             })?;
             let out: PyReadonlyArray2<'_, f64> = out.extract().map_err(|_| {
                 NtkError::InvalidArgument(
@@ -187,7 +195,22 @@ pub fn eigsh_callable<'py>(
 ) -> PyResult<EigOutput<'py>> {
     let which = parse_which(which)?;
     let opts = options(tol, return_vectors, max_restarts, seed);
-    let op = PythonOperator { n, matmat };
-    let res = run_cancellable(py, |cancel| eigsh_auto(&op, k, which, &opts, cancel))?;
-    eig_output(py, res)
+    let op = PythonOperator {
+        n,
+        matmat,
+        raised: std::sync::Mutex::new(None),
+    };
+    let res = run_cancellable(py, |cancel| eigsh_auto(&op, k, which, &opts, cancel));
+    let raised = op.raised.lock().ok().and_then(|mut slot| slot.take());
+    match (res, raised) {
+        (Err(err), Some(original)) => {
+            if original.is_instance_of::<pyo3::exceptions::PyException>(py) {
+                err.set_cause(py, Some(original));
+                Err(err)
+            } else {
+                Err(original)
+            }
+        }
+        (res, _) => eig_output(py, res?),
+    }
 }
