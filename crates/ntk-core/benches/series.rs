@@ -252,6 +252,19 @@ fn parts() {
         black_box(series::rsqrt_one_minus_sq(&c, 1.0, 0.0, n - 1, &never_cancel).unwrap());
     });
     println!("rsqrt_one_minus_sq: {:.2} us", t * 1e6);
+    for m in [208usize, 250] {
+        let t = time(|| {
+            black_box(series::rsqrt_one_minus_sq(&c, 1.0, 0.0, m, &never_cancel).unwrap());
+        });
+        let ts = time(|| {
+            black_box(series::square(&c, m));
+        });
+        println!(
+            "  recurrence only, {m} coefficients: {:.2} us (of which square {:.2} us)",
+            t * 1e6,
+            ts * 1e6
+        );
+    }
     let t = time(|| {
         black_box(series::square(&c, n));
     });

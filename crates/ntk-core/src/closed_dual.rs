@@ -408,17 +408,38 @@ impl LayerDual for ClosedLayer {
 
 /// `∫_0^ρ f c'` scaled by `scale`, plus `constant`, `n` coefficients.
 fn integral_of_product(f: &[f64], dc: &[f64], constant: f64, scale: f64, n: usize) -> Vec<f64> {
+    integral_of_product_shared(f, dc, constant, scale, n, &mut None, &mut None)
+}
+
+/// [`integral_of_product`] keeping/reusing the forward transforms of `f` and `dc`
+/// (see [`series::mul_nonneg_shared`]).
+fn integral_of_product_shared(
+    f: &[f64],
+    dc: &[f64],
+    constant: f64,
+    scale: f64,
+    n: usize,
+    spec_f: &mut Option<series::Spectrum>,
+    spec_dc: &mut Option<series::Spectrum>,
+) -> Vec<f64> {
     let m = n.saturating_sub(1);
-    let prod = series::mul_nonneg(f, dc, m);
-    let mut out = series::integrate(&prod, 0.0, n);
-    for v in out.iter_mut() {
-        *v *= scale;
-    }
+    let prod = series::mul_nonneg_shared(f, dc, m, spec_f, spec_dc);
+    let mut out = vec![0.0; n];
     if n > 0 {
         out[0] = constant;
     }
+    series::with_reciprocals(n, |recip| {
+        // out_i = scale · prod_{i−1} / i
+        for ((o, p), r) in out.iter_mut().skip(1).zip(&prod).zip(&recip[1..]) {
+            *o = scale * p * r;
+        }
+    });
     out
 }
+
+/// Value, derivative (if asked) and the forward transform of `derivative[..n−1]` (when the
+/// products used FFTs) of a closed-form composition.
+type Composed = (Vec<f64>, Option<Vec<f64>>, Option<series::Spectrum>);
 
 fn compose_arccos(
     alpha: f64,
@@ -426,7 +447,7 @@ fn compose_arccos(
     c: &[f64],
     derivative: bool,
     cancel: Cancel,
-) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+) -> Result<Composed> {
     let n = c.len();
     let c0 = c[0];
     let corr0 = Correlation::new(c0)?;
@@ -437,26 +458,28 @@ fn compose_arccos(
     let t0 = k2 * (sin0 + c0 * asin0) / TWO_PI + p2 * c0 / 4.0;
     let t1 = p2 / 4.0 + k2 * asin0 / TWO_PI;
     let dc = series::derivative(c);
+    // the transform of c' serves both products, that of ψ̇∘c also the recursion's Θ·ȧ
+    let mut spec_dc = None;
     let d = if k2 > 0.0 && n > 1 {
         let g = series::rsqrt_one_minus_sq(c, 1.0, 0.0, n - 1, cancel)?;
         series::check(cancel)?;
-        integral_of_product(&g, &dc, t1, k2 / TWO_PI, n)
+        integral_of_product_shared(&g, &dc, t1, k2 / TWO_PI, n, &mut None, &mut spec_dc)
     } else {
         let mut d = vec![0.0; n];
         d[0] = t1;
         d
     };
     series::check(cancel)?;
-    let psi = integral_of_product(&d[..n - 1], &dc, q * t0, q, n);
-    Ok((psi, derivative.then_some(d)))
+    let mut spec_d = None;
+    let psi = integral_of_product_shared(&d[..n - 1], &dc, q * t0, q, n, &mut spec_d, &mut spec_dc);
+    if derivative {
+        Ok((psi, Some(d), spec_d))
+    } else {
+        Ok((psi, None, None))
+    }
 }
 
-fn compose_step(
-    q: f64,
-    c: &[f64],
-    derivative: bool,
-    cancel: Cancel,
-) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+fn compose_step(q: f64, c: &[f64], derivative: bool, cancel: Cancel) -> Result<Composed> {
     let n = c.len();
     let corr0 = Correlation::new(c[0])?;
     let v0 = 0.25 + corr0.asin() / TWO_PI;
@@ -465,16 +488,10 @@ fn compose_step(
     let dc = series::derivative(c);
     let psi = integral_of_product(&g, &dc, v0, 1.0 / TWO_PI, n);
     let d = derivative.then(|| g.iter().map(|v| v / (TWO_PI * q)).collect());
-    Ok((psi, d))
+    Ok((psi, d, None))
 }
 
-fn compose_erf(
-    a: f64,
-    q: f64,
-    c: &[f64],
-    derivative: bool,
-    cancel: Cancel,
-) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+fn compose_erf(a: f64, q: f64, c: &[f64], derivative: bool, cancel: Cancel) -> Result<Composed> {
     let n = c.len();
     let x = 2.0 * a * a * q;
     let omb = 1.0 / (1.0 + x);
@@ -483,9 +500,17 @@ fn compose_erf(
     let g = series::rsqrt_one_minus_sq(c, beta, omb, glen, cancel)?;
     let dc = series::derivative(c);
     let v0 = (2.0 / PI) * (beta * c[0]).asin();
-    let psi = integral_of_product(&g, &dc, v0, 2.0 * beta / PI, n);
-    let d = derivative.then(|| g.iter().map(|v| v * 2.0 * beta / (PI * q)).collect());
-    Ok((psi, d))
+    if !derivative {
+        let psi = integral_of_product(&g, &dc, v0, 2.0 * beta / PI, n);
+        return Ok((psi, None, None));
+    }
+    // ψ̇∘c = (2β/(πq)) G and ψ∘c = v0 + q ∫ (ψ̇∘c) c': the transform of ψ̇∘c serves this
+    // product and the recursion's Θ·ȧ
+    let f = 2.0 * beta / (PI * q);
+    let d: Vec<f64> = g.iter().map(|v| v * f).collect();
+    let mut spec_d = None;
+    let psi = integral_of_product_shared(&d[..n - 1], &dc, v0, q, n, &mut spec_d, &mut None);
+    Ok((psi, Some(d), spec_d))
 }
 
 fn compose_gauss(
@@ -569,8 +594,10 @@ impl HermiteSource for ClosedForm {
         let v = ClosedForm::second_moment(self, q);
         if !v.is_finite() {
             return Err(NtkError::InvalidArgument(format!(
-                "E[phi^2] of {} at q = {q} is not finite ({v})",
-                ClosedForm::name(self)
+                "E[phi^2] of {} at q = {} is not finite ({v}); lower weight_var (or the \
+                 activation's scale)",
+                ClosedForm::name(self),
+                series::fmt_num(q)
             )));
         }
         Ok(v)
@@ -673,21 +700,28 @@ impl Dual for ClosedForm {
             let layer = ClosedLayer { fam, q };
             return constant_composition(&layer, inner.c0, n, derivative);
         }
-        let (value, deriv) = match fam {
+        let (value, deriv, spectrum) = match fam {
             Family::ArcCos { alpha } => compose_arccos(alpha, q, c, derivative, cancel)?,
             Family::Step => compose_step(q, c, derivative, cancel)?,
             Family::Erf { a } => compose_erf(a, q, c, derivative, cancel)?,
-            Family::Gauss { g } => compose_gauss(g, q, c, derivative, cancel)?,
+            Family::Gauss { g } => {
+                let (v, d) = compose_gauss(g, q, c, derivative, cancel)?;
+                (v, d, None)
+            }
             Family::Exp { .. } | Family::Sin { .. } | Family::Cos { .. } => {
-                compose_exp_family(fam, q, c, derivative, cancel)?
+                let (v, d) = compose_exp_family(fam, q, c, derivative, cancel)?;
+                (v, d, None)
             }
             Family::Identity => {
                 let v: Vec<f64> = c.iter().map(|x| q * x).collect();
                 let mut d = vec![0.0; n];
                 d[0] = 1.0;
-                (v, derivative.then_some(d))
+                (v, derivative.then_some(d), None)
             }
-            Family::Generic | Family::Gelu => unreachable_generic()?,
+            Family::Generic | Family::Gelu => {
+                let (v, d) = unreachable_generic()?;
+                (v, d, None)
+            }
         };
         if value.iter().any(|v| !v.is_finite())
             || deriv
@@ -695,8 +729,10 @@ impl Dual for ClosedForm {
                 .is_some_and(|d| d.iter().any(|v| !v.is_finite()))
         {
             return Err(NtkError::NonFinite(format!(
-                "the dual series of {} at q = {q} overflowed",
-                ClosedForm::name(self)
+                "the dual series of {} at q = {} overflowed; lower weight_var (or the \
+                 activation's scale)",
+                ClosedForm::name(self),
+                series::fmt_num(q)
             )));
         }
         Ok(Composition {
@@ -704,6 +740,7 @@ impl Dual for ClosedForm {
             derivative: deriv,
             value_error: 0.0,
             derivative_error: 0.0,
+            derivative_spectrum: spectrum,
         })
     }
 }
@@ -826,8 +863,12 @@ fn general(cf: &ClosedForm, cov: f64, q1: f64, q2: f64, derivative: bool) -> Res
     };
     if !v.is_finite() {
         return Err(NtkError::NonFinite(format!(
-            "dual of {} overflowed at s = {cov}, q1 = {q1}, q2 = {q2}",
-            ClosedForm::name(cf)
+            "dual of {} overflowed at s = {}, q1 = {}, q2 = {}; lower weight_var (or the \
+             activation's scale)",
+            ClosedForm::name(cf),
+            series::fmt_num(cov),
+            series::fmt_num(q1),
+            series::fmt_num(q2)
         )));
     }
     Ok(v)
@@ -1262,6 +1303,7 @@ impl PlDual {
             derivative: deriv,
             value_error: 0.0,
             derivative_error: 0.0,
+            derivative_spectrum: None,
         }))
     }
 }

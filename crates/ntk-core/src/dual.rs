@@ -221,6 +221,9 @@ pub struct Composition {
     pub value_error: f64,
     /// The same bound for `ψ̇_q(c(ρ))`.
     pub derivative_error: f64,
+    /// The forward transform of `derivative[..P]` if the composition computed one (the
+    /// kernel recursion's product `Θ_l · ψ̇∘c` reuses it).
+    pub(crate) derivative_spectrum: Option<series::Spectrum>,
 }
 
 impl Composition {
@@ -231,6 +234,7 @@ impl Composition {
             derivative: derivative.then(Vec::new),
             value_error: 0.0,
             derivative_error: 0.0,
+            derivative_spectrum: None,
         }
     }
 }
@@ -363,6 +367,7 @@ pub(crate) fn constant_composition(
         derivative: derivative.then_some(dv),
         value_error: v.error,
         derivative_error: if derivative { v.error_dot } else { 0.0 },
+        derivative_spectrum: None,
     })
 }
 
@@ -625,6 +630,7 @@ pub fn compose_hermite(
         derivative: derivative_series,
         value_error,
         derivative_error: if derivative { derivative_error } else { 0.0 },
+        derivative_spectrum: None,
     })
 }
 

@@ -34,7 +34,7 @@ use rayon::prelude::*;
 
 use crate::dual::{Correlation, Dual, LayerDual};
 use crate::error::{NtkError, Result};
-use crate::series::{self, Cancel, Evaluation};
+use crate::series::{self, fmt_num, Cancel, Evaluation};
 
 /// Largest depth accepted.
 pub const MAX_DEPTH: usize = 100_000;
@@ -58,12 +58,14 @@ pub struct Network {
 fn check_var(name: &str, v: f64) -> Result<()> {
     if v.is_nan() || v.is_infinite() {
         return Err(NtkError::InvalidArgument(format!(
-            "{name} must be a finite number >= 0, got {v}"
+            "{name} must be a finite number >= 0, got {}",
+            fmt_num(v)
         )));
     }
     if v < 0.0 {
         return Err(NtkError::InvalidArgument(format!(
-            "{name} must be >= 0 (it is a variance), got {v}"
+            "{name} must be >= 0 (it is a variance), got {}",
+            fmt_num(v)
         )));
     }
     Ok(())
@@ -191,7 +193,8 @@ fn check_rho(rho: f64) -> Result<f64> {
     }
     if rho.abs() > 1.0 + 1e-12 {
         return Err(NtkError::InvalidArgument(format!(
-            "the input correlation rho = <x, y> must lie in [-1, 1] (unit-norm inputs), got {rho}"
+            "the input correlation rho = <x, y> must lie in [-1, 1] (unit-norm inputs), got {}",
+            fmt_num(rho)
         )));
     }
     Ok(rho.clamp(-1.0, 1.0))
@@ -275,16 +278,19 @@ impl Network {
                 let m = activation.psi_one(1.0)?;
                 if !m.is_finite() || m <= 0.0 {
                     return Err(NtkError::Domain(format!(
-                        "unit variance is impossible for {}: E[phi(Z)^2] = {m}",
-                        activation.name()
+                        "unit variance is impossible for {}: E[phi(Z)^2] = {}",
+                        activation.name(),
+                        fmt_num(m)
                     )));
                 }
                 if b >= 1.0 {
                     return Err(NtkError::Domain(format!(
-                        "unit variance is impossible with bias_var = {b} >= 1: weight_var = \
-                         (1 - bias_var)/E[phi(Z)^2] = ({} )/{m} would not be positive; lower \
+                        "unit variance is impossible with bias_var = {} >= 1: weight_var = \
+                         (1 - bias_var)/E[phi(Z)^2] = ({})/{} would not be positive; lower \
                          bias_var or give weight_var explicitly",
-                        1.0 - b
+                        fmt_num(b),
+                        fmt_num(1.0 - b),
+                        fmt_num(m)
                     )));
                 }
                 ((1.0 - b) / m, b)
@@ -310,14 +316,17 @@ impl Network {
         check_depth(depth)?;
         if !q.is_finite() || q <= 0.0 {
             return Err(NtkError::InvalidArgument(format!(
-                "the edge-of-chaos fixed point q must be finite and > 0, got {q}"
+                "the edge-of-chaos fixed point q must be finite and > 0, got {}",
+                fmt_num(q)
             )));
         }
         let d = activation.psi_dot_one(q)?;
         if !d.is_finite() || d <= 0.0 {
             return Err(NtkError::Domain(format!(
-                "no edge of chaos for {} at q = {q}: E[phi'(sqrt(q) Z)^2] = {d}",
-                activation.name()
+                "no edge of chaos for {} at q = {}: E[phi'(sqrt(q) Z)^2] = {}",
+                activation.name(),
+                fmt_num(q),
+                fmt_num(d)
             )));
         }
         let w = 1.0 / d;
@@ -325,9 +334,13 @@ impl Network {
         let b = q - w * m;
         if b < -1e-12 * q {
             return Err(NtkError::Domain(format!(
-                "no edge of chaos for {} at q = {q}: weight_var = 1/E[phi'^2] = {w} gives \
-                 bias_var = q - weight_var E[phi^2] = {q} - {w} * {m} = {b} < 0",
-                activation.name()
+                "no edge of chaos for {} at q = {qs}: weight_var = 1/E[phi'^2] = {ws} gives \
+                 bias_var = q - weight_var E[phi^2] = {qs} - {ws} * {} = {} < 0",
+                activation.name(),
+                fmt_num(m),
+                fmt_num(b),
+                qs = fmt_num(q),
+                ws = fmt_num(w)
             )));
         }
         Network::from_options(activation, depth, Some(w), Some(b.max(0.0)), q, 0.0)
@@ -390,7 +403,9 @@ impl Network {
         }
         if !t.is_finite() {
             return Err(NtkError::NonFinite(format!(
-                "the NTK on the diagonal overflows ({t})"
+                "the NTK on the diagonal overflows ({}); lower weight_var (or the activation's \
+                 scale)",
+                fmt_num(t)
             )));
         }
         Ok(t)
@@ -411,7 +426,9 @@ impl Network {
         let n = degree + 1;
         if options.keep_layers && (depth as f64 + 1.0) * 3.0 * n as f64 > MAX_KEPT_COEFFICIENTS {
             return Err(NtkError::TooLarge(format!(
-                "keeping every layer's series needs {} coefficients ({} layers x 3 series x {n});                  at most {MAX_KEPT_COEFFICIENTS:e} are allowed: ask without keep_layers or for a                  lower degree",
+                "keeping every layer's series needs {} coefficients ({} layers x 3 series x {n}); \
+                 at most {MAX_KEPT_COEFFICIENTS:e} are allowed: ask without keep_layers or for a \
+                 lower degree",
                 (depth + 1) * 3 * n,
                 depth + 1
             )));
@@ -479,9 +496,22 @@ impl Network {
             let mut adot_keep = None;
             if let (true, Some(th)) = (want_ntk, theta.as_ref()) {
                 let d = comp.derivative.as_deref().unwrap_or(&[]);
-                let adot: Vec<f64> = d.iter().map(|v| w * v).collect();
-                let prod = series::mul_nonneg(th, &adot, n);
-                let t_next: Vec<f64> = a_next.iter().zip(&prod).map(|(x, y)| x + y).collect();
+                // Θ_l · ȧ_{l+1} = σ_w² Θ_l · (ψ̇∘c): the product with d[..n−1] reuses the
+                // composition's transform of it, the last coefficient d_{n−1} only meets Θ_0
+                let mut spec = comp.derivative_spectrum;
+                let prod = if d.len() == n && n > 1 {
+                    let mut p = series::mul_nonneg_shared(th, &d[..n - 1], n, &mut None, &mut spec);
+                    p[n - 1] += th[0] * d[n - 1];
+                    p
+                } else {
+                    series::mul_nonneg(th, d, n)
+                };
+                let t_next: Vec<f64> = a_next.iter().zip(&prod).map(|(x, y)| x + w * y).collect();
+                let adot: Vec<f64> = if options.keep_layers {
+                    d.iter().map(|v| w * v).collect()
+                } else {
+                    Vec::new()
+                };
                 err_t = err_a_next + err_t * w * dmom[l] + theta_one * w * comp.derivative_error;
                 theta_one = qs[l + 1] + theta_one * w * dmom[l];
                 theta = Some(t_next);
@@ -593,8 +623,9 @@ pub fn variance_map(
     let mut q = input_weight_var + input_bias_var;
     if !q.is_finite() || q <= 0.0 {
         return Err(NtkError::Domain(format!(
-            "the first layer's variance q_1 = input_weight_var + input_bias_var = {q} must be \
-             finite and > 0"
+            "the first layer's variance q_1 = input_weight_var + input_bias_var = {} must be \
+             finite and > 0",
+            fmt_num(q)
         )));
     }
     let mut qs = Vec::with_capacity(depth + 1);
@@ -604,15 +635,21 @@ pub fn variance_map(
         q = weight_var * m + bias_var;
         if !q.is_finite() {
             return Err(NtkError::NonFinite(format!(
-                "the variance of layer {} overflows (q = {q}); lower weight_var",
-                l + 1
+                "the variance of layer {} overflows (q = {}); lower weight_var (or the \
+                 activation's scale)",
+                l + 1,
+                fmt_num(q)
             )));
         }
         if q <= 0.0 {
             return Err(NtkError::Domain(format!(
-                "the variance of layer {} is {q}: the kernel is identically 0 (weight_var = \
-                 {weight_var}, bias_var = {bias_var}, E[phi^2] = {m})",
-                l + 1
+                "the variance of layer {} is {}: the kernel is identically 0 (weight_var = \
+                 {}, bias_var = {}, E[phi^2] = {})",
+                l + 1,
+                fmt_num(q),
+                fmt_num(weight_var),
+                fmt_num(bias_var),
+                fmt_num(m)
             )));
         }
         qs.push(q);
@@ -1131,6 +1168,57 @@ mod tests {
             assert!((e.value - exact).abs() <= e.error_bound, "rho={rho}");
         }
         assert_eq!(net.nngp_at(1.0).unwrap(), 1.0);
+    }
+
+    #[test]
+    fn overflow_messages_are_readable_and_give_advice() {
+        // no 300-digit integers: large and small floats are printed in scientific notation
+        let long_digit_run = |m: &str| {
+            let mut run = 0;
+            m.chars().any(|c| {
+                run = if c.is_ascii_digit() { run + 1 } else { 0 };
+                run > 20
+            })
+        };
+        for cf in [
+            ClosedForm::Exp { scale: 1.0 },
+            ClosedForm::Erf { scale: 1.0 },
+            ClosedForm::Relu,
+            ClosedForm::Sin { freq: 1.0 },
+        ] {
+            let r = Network::general(arc(cf.clone()), 10, 1e300, 0.0, 1.0, 0.0)
+                .and_then(|n| n.series(5, SeriesOptions::default(), &never_cancel));
+            match r {
+                Err(NtkError::NonFinite(m))
+                | Err(NtkError::Domain(m))
+                | Err(NtkError::InvalidArgument(m)) => {
+                    assert!(!long_digit_run(&m), "{cf:?}: {m}");
+                    assert!(m.contains("lower weight_var"), "{cf:?}: {m}");
+                }
+                other => panic!("{cf:?}: expected an overflow error, got {other:?}"),
+            }
+        }
+        match Network::general(arc(ClosedForm::Relu), 2, 1.0, 0.0, 1e-300, 0.0) {
+            Ok(n) => {
+                let _ = n.series(3, SeriesOptions::default(), &never_cancel);
+            }
+            Err(e) => assert!(!long_digit_run(&e.to_string()), "{e}"),
+        }
+        assert!(
+            Network::general(arc(ClosedForm::Relu), 2, -1e300, 0.0, 1.0, 0.0)
+                .unwrap_err()
+                .to_string()
+                .contains("-1.000000e300")
+        );
+        // unit variance impossible: no stray space in "(1 - bias_var)/E[phi(Z)^2]"
+        match Network::with_bias_var(arc(ClosedForm::Relu), 2, 1.5) {
+            Err(NtkError::Domain(m)) => assert!(m.contains("= (-0.5)/0.5"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fmt_num(0.5), "0.5");
+        assert_eq!(fmt_num(1e300), "1.000000e300");
+        assert_eq!(fmt_num(-2.5e-7), "-2.500000e-7");
+        assert_eq!(fmt_num(f64::NAN), "NaN");
     }
 
     #[test]

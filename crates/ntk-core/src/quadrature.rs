@@ -572,7 +572,10 @@ impl SamplingPlan {
             )));
         }
         if let Some(c) = self.try_piecewise_linear(values)? {
-            return Ok((c, PlanOutcome::ExactPiecewiseLinear));
+            return Ok((
+                check_representable(c, values)?,
+                PlanOutcome::ExactPiecewiseLinear,
+            ));
         }
         let mut best: Option<(HermiteCoefficients, PlanOutcome)> = None;
         for pair in &self.pairs {
@@ -581,9 +584,10 @@ impl SamplingPlan {
                 best = Some((c, pair.outcome));
             }
         }
-        best.ok_or_else(|| {
+        let (c, outcome) = best.ok_or_else(|| {
             NtkError::InvalidArgument("the sampling plan has no quadrature rule".into())
-        })
+        })?;
+        Ok((check_representable(c, values)?, outcome))
     }
 
     /// Coefficients from one rule pair (primary values, error from the disagreement).
@@ -716,6 +720,32 @@ impl SamplingPlan {
         c.error += max_resid;
         Ok(Some(c))
     }
+}
+
+/// `NonFinite` unless the coefficients, their error and the second moment `E[φ_q²]` (and
+/// `Σ μ_k²`) are finite doubles: finite but huge activation values (e.g. `1e300 x`) overflow
+/// in the squares or in the projections, which would otherwise come back as `inf`, NaN or a
+/// meaningless `0`.
+fn check_representable(c: HermiteCoefficients, values: &[f64]) -> Result<HermiteCoefficients> {
+    let sum_sq: f64 = c.mu.iter().map(|m| m * m).sum();
+    let ok = c.mu.iter().all(|m| m.is_finite())
+        && c.error.is_finite()
+        && c.second_moment.is_finite()
+        && sum_sq.is_finite()
+        // E[φ²] ≥ Σ μ_k² (Bessel); a second moment far below it means it was lost to overflow
+        && c.second_moment >= 0.5 * sum_sq;
+    if ok {
+        return Ok(c);
+    }
+    let big = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    Err(NtkError::NonFinite(format!(
+        "the activation's Hermite coefficients overflow: its values reach {} on the sampling \
+         points, so E[phi^2] = {} and sum mu_k^2 = {} are not representable as doubles; \
+         rescale the activation (e.g. divide it by a constant and adjust weight_var)",
+        crate::series::fmt_num(big),
+        crate::series::fmt_num(c.second_moment),
+        crate::series::fmt_num(sum_sq)
+    )))
 }
 
 /// Test-only independent reference for Hermite coefficients: a fine composite
@@ -1022,6 +1052,24 @@ mod tests {
             plan.coefficients(&[1.0, 2.0]),
             Err(NtkError::InvalidArgument(_))
         ));
+        // finite values whose squares overflow: an error, not a second moment of 0 or inf
+        let plan64 = SamplingPlan::new(64, &[], 1.0).unwrap();
+        for scale in [1e300, 1e160] {
+            let huge: Vec<f64> = plan64.points().iter().map(|x| scale * x).collect();
+            match plan64.coefficients(&huge) {
+                Err(NtkError::NonFinite(msg)) => assert!(msg.contains("overflow"), "{msg}"),
+                other => panic!("expected NonFinite at scale {scale}, got {other:?}"),
+            }
+            let huge: Vec<f64> = plan64.points().iter().map(|x| scale * x.sin()).collect();
+            assert!(matches!(
+                plan64.coefficients(&huge),
+                Err(NtkError::NonFinite(_))
+            ));
+        }
+        // large but representable: fine
+        let big: Vec<f64> = plan64.points().iter().map(|x| 1e100 * x).collect();
+        let c = plan64.coefficients(&big).unwrap();
+        assert!((c.second_moment / 1e200 - 1.0).abs() < 1e-12);
         let mut v: Vec<f64> = plan.points().iter().map(|x| x.tanh()).collect();
         v[7] = f64::NAN;
         match plan.coefficients(&v) {

@@ -73,6 +73,37 @@ pub const RECURRENCE_MAX_LEN: usize = EXACT_LEN;
 /// (e.g. the first layer, whose inner series `γ_b² + γ_w² ρ` is linear).
 pub const SHORT_INNER_LEN: usize = 64;
 
+/// A float for an error message: plain (`{}`) for moderate magnitudes, else `{:.6e}` (Rust's
+/// plain `{}` would print `1e300` as a 301-digit integer).
+pub fn fmt_num(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() || a == 0.0 || (1e-4..1e6).contains(&a) {
+        format!("{x}")
+    } else {
+        format!("{x:.6e}")
+    }
+}
+
+thread_local! {
+    static RECIPROCALS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with the table `[0, 1/1, 1/2, …, 1/(n−1)]` (at least `n` entries; cached per
+/// thread), for integrations without a division per coefficient.
+pub fn with_reciprocals<R>(n: usize, f: impl FnOnce(&[f64]) -> R) -> R {
+    RECIPROCALS.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() < n {
+            let old = t.len().max(1);
+            t.resize(n, 0.0);
+            for (i, v) in t.iter_mut().enumerate().skip(old) {
+                *v = 1.0 / i as f64;
+            }
+        }
+        f(&t)
+    })
+}
+
 /// Index of the first nonzero entry (or `a.len()` if all are zero).
 pub fn first_nonzero(a: &[f64]) -> usize {
     a.iter().position(|&x| x != 0.0).unwrap_or(a.len())
@@ -151,6 +182,36 @@ mod kernels {
         }
     }
 
+    /// `a[t] += Σ_{i0≤i<start} h_i u[start+t−i]`, `t < RB` (`u.len() ≥ start − i0 + RB`).
+    #[inline(always)]
+    fn rows1_impl<const F: bool>(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
+        let mut aa = *a;
+        for (i, &hi) in h.iter().enumerate().take(start).skip(i0) {
+            let o = start - i;
+            let us: &[f64; RB] = u[o..o + RB].try_into().unwrap();
+            for t in 0..RB {
+                aa[t] = madd::<F>(hi, us[t], aa[t]);
+            }
+        }
+        *a = aa;
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn rows1_avx2(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
+        rows1_impl::<true>(h, i0, start, u, a)
+    }
+
+    /// See [`rows1_impl`].
+    pub(super) fn rows1(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+            return unsafe { rows1_avx2(h, i0, start, u, a) };
+        }
+        rows1_impl::<false>(h, i0, start, u, a)
+    }
+
     /// Outputs per block of [`rows2`].
     pub(super) const RB: usize = 16;
 
@@ -178,6 +239,74 @@ mod kernels {
         }
         *a = aa;
         *b = bb;
+    }
+
+    /// The sequential part of a block of the `(1 − β²c²)^{−1/2}` recurrence: for
+    /// `t < g.len() ≤ RB`, `G_{start+t} = max(0, ((start+t) a_t − b_t/2) r_t)`, then its terms
+    /// `U_{t'−t} G`, `(t'−t) U_{t'−t} G` added to the later outputs `t'` (`upz[RB + j] = U_j`
+    /// for `0 ≤ j < RB`, zeros below: whole-block updates without branches).
+    #[inline(always)]
+    fn finish_block_impl<const F: bool>(
+        g: &mut [f64],
+        upz: &[f64; 2 * RB],
+        jupz: &[f64; 2 * RB],
+        start: usize,
+        r: &[f64; RB],
+        a: &mut [f64; RB],
+        b: &mut [f64; RB],
+    ) {
+        let mut aa = *a;
+        let mut bb = *b;
+        let mut out = [0.0f64; RB];
+        // a whole block even when fewer outputs are wanted (r_t = 0 past them): fixed trip
+        // counts keep the accumulators in registers
+        for t in 0..RB {
+            let m = (start + t) as f64;
+            let gm = ((m * aa[t] - 0.5 * bb[t]) * r[t]).max(0.0);
+            out[t] = gm;
+            let us: &[f64; RB] = upz[RB - t..2 * RB - t].try_into().unwrap();
+            let js: &[f64; RB] = jupz[RB - t..2 * RB - t].try_into().unwrap();
+            for tt in 0..RB {
+                aa[tt] = madd::<F>(gm, us[tt], aa[tt]);
+                bb[tt] = madd::<F>(gm, js[tt], bb[tt]);
+            }
+        }
+        let bl = g.len().min(RB);
+        g[..bl].copy_from_slice(&out[..bl]);
+        *a = aa;
+        *b = bb;
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn finish_block_avx2(
+        g: &mut [f64],
+        upz: &[f64; 2 * RB],
+        jupz: &[f64; 2 * RB],
+        start: usize,
+        r: &[f64; RB],
+        a: &mut [f64; RB],
+        b: &mut [f64; RB],
+    ) {
+        finish_block_impl::<true>(g, upz, jupz, start, r, a, b)
+    }
+
+    /// See [`finish_block_impl`].
+    pub(super) fn finish_block(
+        g: &mut [f64],
+        upz: &[f64; 2 * RB],
+        jupz: &[f64; 2 * RB],
+        start: usize,
+        r: &[f64; RB],
+        a: &mut [f64; RB],
+        b: &mut [f64; RB],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if has_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+            return unsafe { finish_block_avx2(g, upz, jupz, start, r, a, b) };
+        }
+        finish_block_impl::<false>(g, upz, jupz, start, r, a, b)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -251,6 +380,13 @@ pub fn mul_naive(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     if ia >= a.len() || ib >= b.len() || ia + ib >= n {
         return out;
     }
+    // rows from the shorter operand: fewer, longer kernel calls (e.g. a series times a
+    // monomial is one pass instead of one call per four coefficients)
+    let (a, b, ia, ib) = if a.len() - ia > b.len() - ib {
+        (b, a, ib, ia)
+    } else {
+        (a, b, ia, ib)
+    };
     let lb = b.len() - ib;
     // b zero-padded by 3 on both sides, so that four shifted rows run over one range
     let mut bp = vec![0.0; lb + 6];
@@ -264,6 +400,59 @@ pub fn mul_naive(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
             let base = i + ib;
             let tmax = (lb + 3).min(n - base);
             kernels::axpy4(&mut out[base..base + tmax], &bp[..tmax + 3], coef);
+        }
+        i += 4;
+    }
+    out
+}
+
+/// Naive truncated square: the first `n` coefficients of `a²`, each pair `a_p a_q` (`p < q`)
+/// taken once and doubled (half the work of [`mul_naive`]); sums of non-negative terms for
+/// non-negative `a` (relative accuracy).
+pub fn square_naive(a: &[f64], n: usize) -> Vec<f64> {
+    let a = trim(a);
+    let mut out = vec![0.0; n];
+    let ia = first_nonzero(a);
+    if ia >= a.len() || 2 * ia >= n {
+        return out;
+    }
+    let sh = 2 * ia;
+    let n2 = n - sh;
+    let a = &a[ia..a.len().min(ia + n2)];
+    let len = a.len();
+    let o = &mut out[sh..];
+    // 2a, zero-padded by 3 (the four-row kernel reads three entries past its range)
+    let mut z: Vec<f64> = a.iter().map(|v| 2.0 * v).collect();
+    z.extend_from_slice(&[0.0; 3]);
+    let at = |p: usize| if p < len { a[p] } else { 0.0 };
+    let mut i = 0;
+    while i < len {
+        let coef = [at(i), at(i + 1), at(i + 2), at(i + 3)];
+        let j0 = i + 4;
+        for (r, &ap) in coef.iter().enumerate() {
+            let p = i + r;
+            if p >= len || 2 * p >= n2 {
+                break;
+            }
+            // pairs inside the block of four rows (and the diagonal)
+            o[2 * p] += ap * ap;
+            for q in p + 1..j0.min(len) {
+                if p + q < n2 {
+                    o[p + q] += ap * z[q];
+                }
+            }
+            // pairs (p, q), j0 ≤ q < j0 + 3 − r, that the kernel below leaves out
+            for q in j0..(j0 + 3 - r).min(len) {
+                if p + q < n2 {
+                    o[p + q] += ap * z[q];
+                }
+            }
+        }
+        // o[2i + 7 + t] += Σ_r a_{i+r} 2a_{j0+3+t−r}: all pairs (p, q ≥ j0 + 3 − r)
+        let base = i + j0 + 3;
+        if j0 < len && base < n2 {
+            let tmax = (n2 - base).min(len - j0);
+            kernels::axpy4(&mut o[base..base + tmax], &z[j0..j0 + tmax + 3], coef);
         }
         i += 4;
     }
@@ -332,7 +521,64 @@ mod fftconv {
     /// The first `n` entries of the linear convolution `a * b` (`a`, `b` non-empty).
     pub(super) fn convolve(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
         let full = a.len() + b.len() - 1;
-        let len = nice_len(full);
+        convolve_len(a, b, n, nice_len(full))
+    }
+
+    /// Forward transform of `x` zero-padded to length `len`.
+    pub(super) fn forward(x: &[f64], len: usize) -> Vec<Complex<f64>> {
+        CTX.with(|ctx| {
+            let mut guard = ctx.borrow_mut();
+            let ctx = &mut *guard;
+            let (r2c, _) = ctx.plans(len);
+            let scr = r2c.get_scratch_len();
+            ctx.input.resize(len, 0.0);
+            if ctx.scratch.len() < scr {
+                ctx.scratch.resize(scr, Complex::new(0.0, 0.0));
+            }
+            ctx.input[..x.len()].copy_from_slice(x);
+            ctx.input[x.len()..].fill(0.0);
+            let mut out = vec![Complex::new(0.0, 0.0); len / 2 + 1];
+            let _ = r2c.process_with_scratch(&mut ctx.input, &mut out, &mut ctx.scratch[..scr]);
+            out
+        })
+    }
+
+    /// The first `keep` entries of the inverse transform of `fa · fb` (length `len`, scaled
+    /// by `1/len`).
+    pub(super) fn inverse_product(
+        fa: &[Complex<f64>],
+        fb: &[Complex<f64>],
+        len: usize,
+        keep: usize,
+    ) -> Vec<f64> {
+        CTX.with(|ctx| {
+            let mut guard = ctx.borrow_mut();
+            let ctx = &mut *guard;
+            let (_, c2r) = ctx.plans(len);
+            let half = len / 2 + 1;
+            let scr = c2r.get_scratch_len();
+            ctx.input.resize(len, 0.0);
+            ctx.sa.resize(half, Complex::new(0.0, 0.0));
+            if ctx.scratch.len() < scr {
+                ctx.scratch.resize(scr, Complex::new(0.0, 0.0));
+            }
+            for ((x, a), b) in ctx.sa.iter_mut().zip(fa).zip(fb) {
+                *x = *a * *b;
+            }
+            ctx.sa[0].im = 0.0;
+            ctx.sa[half - 1].im = 0.0;
+            let _ = c2r.process_with_scratch(&mut ctx.sa, &mut ctx.input, &mut ctx.scratch[..scr]);
+            let scale = 1.0 / len as f64;
+            ctx.input[..keep].iter().map(|v| v * scale).collect()
+        })
+    }
+
+    /// The first `n` entries of the cyclic convolution of length `len` (even, at least
+    /// `a.len()`, `b.len()` and `n`) of `a` and `b`: the linear one when
+    /// `len ≥ a.len() + b.len() − 1`, else with the entries from `len` on added onto the
+    /// first ones.
+    pub(super) fn convolve_len(a: &[f64], b: &[f64], n: usize, len: usize) -> Vec<f64> {
+        let full = a.len() + b.len() - 1;
         let same = std::ptr::eq(a, b);
         CTX.with(|ctx| {
             let mut guard = ctx.borrow_mut();
@@ -571,12 +817,103 @@ fn product_lattice(a: (usize, usize), b: (usize, usize)) -> (usize, usize) {
     }
 }
 
+/// Largest number of multiply–adds spent on undoing the wrap-around of a shorter cyclic
+/// convolution in [`mul_split`] (see there).
+const WRAP_FIXUP_MAX_WORK: usize = 4096;
+
+/// FFT part of [`mul_split`]: the first `n` coefficients of `a·b`, correct (to the FFT's
+/// absolute round-off) from index `lo` on; those below `lo` may be anything (the caller
+/// recomputes them). Because the low part is recomputed anyway, the cyclic convolution may
+/// be shorter than the full product: wrapped-around terms landing below `lo` are harmless,
+/// and the few landing in `[lo, n)` (the products of the operands' top coefficients) are
+/// subtracted explicitly when that is cheap (e.g. `n = 501`: length 768 instead of 1024,
+/// 325 multiply–adds of fix-up).
+fn mul_fft_above(
+    a: &[f64],
+    b: &[f64],
+    n: usize,
+    lo: usize,
+    cache: Option<(&mut Option<Spectrum>, &mut Option<Spectrum>)>,
+) -> Vec<f64> {
+    let (a, b) = (trim(a), trim(b));
+    let ia = first_nonzero(a);
+    let ib = first_nonzero(b);
+    if ia >= a.len() || ib >= b.len() || ia + ib >= n {
+        return vec![0.0; n];
+    }
+    let m = n - ia - ib;
+    let a = &a[ia..a.len().min(ia + m)];
+    let b = &b[ib..b.len().min(ib + m)];
+    let lo = lo.saturating_sub(ia + ib);
+    let full = a.len() + b.len() - 1;
+    let keep = full.min(m);
+    // the wrap-around of a cyclic length L pollutes [0, full - L); need [lo, keep) clean
+    let mut len = fftconv::nice_len(keep.max(full.saturating_sub(lo)).max(2));
+    let fixup_work = |l: usize| -> usize {
+        // pairs (i, j), i + j = k + l, for k in [lo, min(keep, full - l))
+        let hi = keep.min(full.saturating_sub(l));
+        (lo..hi)
+            .map(|k| {
+                let t = k + l;
+                let i0 = t.saturating_sub(b.len() - 1);
+                let i1 = (a.len() - 1).min(t);
+                (i1 + 1).saturating_sub(i0)
+            })
+            .sum()
+    };
+    if lo > 0 {
+        // one size down (2^k <-> 3·2^(k-1)), if the fix-up is cheap
+        let smaller = fftconv::nice_len(len * 2 / 3);
+        if smaller < len && smaller >= keep && fixup_work(smaller) <= WRAP_FIXUP_MAX_WORK {
+            len = smaller;
+        }
+    }
+    let mut conv = match cache {
+        None => fftconv::convolve_len(a, b, keep, len),
+        Some((ca, cb)) => {
+            let sa = Spectrum::reuse_or_compute(ca, a, ia, len);
+            let sb = Spectrum::reuse_or_compute(cb, b, ib, len);
+            fftconv::inverse_product(&sa.data, &sb.data, len, keep)
+        }
+    };
+    // undo the wrap-around in [lo, keep)
+    let hi = keep.min(full.saturating_sub(len));
+    for (k, ck) in conv.iter_mut().enumerate().take(hi).skip(lo) {
+        let t = k + len;
+        let i0 = t.saturating_sub(b.len() - 1);
+        let i1 = (a.len() - 1).min(t);
+        let mut w = 0.0;
+        for i in i0..=i1 {
+            w += a[i] * b[t - i];
+        }
+        *ck -= w;
+    }
+    conv.resize(m, 0.0);
+    let mut out = vec![0.0; ia + ib];
+    out.extend_from_slice(&conv);
+    out
+}
+
 /// Split product: FFT for all coefficients, the first [`EXACT_LEN`] recomputed naively,
 /// and exact zeros kept off the operands' support lattice.
 fn mul_split(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
-    let mut out = mul_fft(a, b, n);
+    mul_split_cached(a, b, n, None)
+}
+
+/// [`mul_split`] with the operands' forward transforms taken from (or stored in) `cache`.
+fn mul_split_cached(
+    a: &[f64],
+    b: &[f64],
+    n: usize,
+    cache: Option<(&mut Option<Spectrum>, &mut Option<Spectrum>)>,
+) -> Vec<f64> {
+    let mut out = mul_fft_above(a, b, n, EXACT_LEN, cache);
     let low = EXACT_LEN.min(n);
-    let exact = mul_naive(&a[..a.len().min(low)], &b[..b.len().min(low)], low);
+    let exact = if std::ptr::eq(a, b) {
+        square_naive(&a[..a.len().min(low)], low)
+    } else {
+        mul_naive(&a[..a.len().min(low)], &b[..b.len().min(low)], low)
+    };
     out[..low].copy_from_slice(&exact);
     if let (Some(la), Some(lb)) = (support_lattice(a, 0), support_lattice(b, 0)) {
         zero_off_lattice(&mut out, low, product_lattice(la, lb));
@@ -594,6 +931,72 @@ pub fn mul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
     }
 }
 
+/// The forward transform of one operand of a split product ([`mul_nonneg_shared`]), kept so
+/// that further products with the same operand (and transform length) skip it.
+///
+/// It remembers which coefficients it transformed and a fingerprint of them (their count,
+/// first and last value and sum); a product handed a spectrum of other data recomputes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spectrum {
+    len: usize,
+    start: usize,
+    fingerprint: [f64; 4],
+    data: Vec<realfft::num_complex::Complex<f64>>,
+}
+
+impl Spectrum {
+    fn fingerprint(x: &[f64]) -> [f64; 4] {
+        [
+            x.len() as f64,
+            x.first().copied().unwrap_or(0.0),
+            x.last().copied().unwrap_or(0.0),
+            sum(x),
+        ]
+    }
+
+    /// The cached spectrum if it is the one of `x` (starting at index `start` of the
+    /// operand) at length `len`, else a fresh one (stored in `cache`).
+    fn reuse_or_compute<'c>(
+        cache: &'c mut Option<Spectrum>,
+        x: &[f64],
+        start: usize,
+        len: usize,
+    ) -> &'c Spectrum {
+        let fp = Spectrum::fingerprint(x);
+        let ok = cache
+            .as_ref()
+            .is_some_and(|s| s.len == len && s.start == start && s.fingerprint == fp);
+        if !ok {
+            *cache = Some(Spectrum {
+                len,
+                start,
+                fingerprint: fp,
+                data: fftconv::forward(x, len),
+            });
+        }
+        cache.as_ref().unwrap()
+    }
+}
+
+/// [`mul_nonneg`] that keeps the operands' forward transforms in `cache_a`, `cache_b` (and
+/// reuses them when they are already there, e.g. from a product with the same operand):
+/// the same numbers as [`mul_nonneg`] up to round-off.
+pub fn mul_nonneg_shared(
+    a: &[f64],
+    b: &[f64],
+    n: usize,
+    cache_a: &mut Option<Spectrum>,
+    cache_b: &mut Option<Spectrum>,
+) -> Vec<f64> {
+    let mut out = if prefer_naive(a, b, n) {
+        mul_naive(a, b, n)
+    } else {
+        mul_split_cached(a, b, n, Some((cache_a, cache_b)))
+    };
+    clamp_nonneg(&mut out);
+    out
+}
+
 /// Truncated product of two series with **non-negative** coefficients: as [`mul`], then
 /// the tiny negative values an FFT product may leave are clamped to `0` (the exact result
 /// is `≥ 0`, and the clamp moves each value by less than its round-off).
@@ -606,7 +1009,7 @@ pub fn mul_nonneg(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
 /// Truncated square `a² mod ρ^n`.
 pub fn square(a: &[f64], n: usize) -> Vec<f64> {
     if prefer_naive(a, a, n) {
-        mul_naive(a, a, n)
+        square_naive(a, n)
     } else {
         mul_split(a, a, n)
     }
@@ -927,16 +1330,11 @@ pub fn exp(g: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
         recurrence_prefix(n)
     };
     // ig_i for i >= 1, stored at index i-1
-    let ig: Vec<f64> = derivative(g);
+    // k E_k = Σ_{i=1}^{k} i g_i E_{k−i}
+    let w: Vec<f64> = g.iter().enumerate().map(|(i, v)| i as f64 * v).collect();
     let mut low = vec![0.0; nr];
     low[0] = e0;
-    for k in 1..nr {
-        if k % 256 == 0 {
-            check(cancel)?;
-        }
-        // Σ_{i=1}^{k} i g_i e_{k-i} = Σ_{j=0}^{k-1} ig[j] e[k-1-j]
-        low[k] = dot_rev_prefix(&ig, &low, k) / k as f64;
-    }
+    conv_recurrences(&w, &mut [&mut low], &[(0, 0)], cancel)?;
     if nr == n {
         return Ok(low);
     }
@@ -945,19 +1343,8 @@ pub fn exp(g: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
     if let Some(h0) = h.first_mut() {
         *h0 = 0.0;
     }
-    let mut e: Vec<f64> = low.iter().map(|v| v / e0).collect();
-    let mut m = nr;
-    while m < n {
-        check(cancel)?;
-        let m2 = (2 * m).min(n);
-        let l = log(&e, m2, cancel)?;
-        let d_hi: Vec<f64> = (m..m2)
-            .map(|i| h.get(i).copied().unwrap_or(0.0) - l[i])
-            .collect();
-        let corr = mul_fast(&e, &d_hi, m2 - m);
-        e.extend_from_slice(&corr);
-        m = m2;
-    }
+    let e: Vec<f64> = low.iter().map(|v| v / e0).collect();
+    let (mut e, _) = exp_newton(&h, e, n, false, cancel)?;
     for v in e.iter_mut() {
         *v *= e0;
     }
@@ -967,6 +1354,57 @@ pub fn exp(g: &[f64], n: usize, cancel: Cancel) -> Result<Vec<f64>> {
         zero_off_lattice(&mut e, nr, (st, 0));
     }
     Ok(e)
+}
+
+/// Newton's iteration for `E = exp(h)` (`h_0 = 0`) from a correct prefix `e` (its
+/// `m = e.len() ≥ 1` first coefficients) to `n` coefficients, carrying `Y = 1/E` along
+/// (returned if `want_inverse`). Each doubling `m → m2` uses
+/// `E ← E(1 + t)`, `t = h − log E = ∫ (h'E − E') Y` at degrees `[m, m2)`: `h'E − E'` vanishes
+/// below degree `m − 1`, so `Y` is only needed to `m2 − m ≤ m` coefficients (three products,
+/// no series logarithm or inverse from scratch); `Y` starts as `exp(−h) mod ρ^m` by its
+/// recurrence and follows by `Y ← Y + Y(1 − EY)`. Products of absolute accuracy
+/// ([`mul_fast`]): the new coefficients carry absolute round-off.
+fn exp_newton(
+    h: &[f64],
+    mut e: Vec<f64>,
+    n: usize,
+    want_inverse: bool,
+    cancel: Cancel,
+) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+    let mut m = e.len().max(1);
+    e.resize(m, 0.0);
+    let dh = derivative(h);
+    // Y = exp(−h) mod ρ^m: k Y_k = −Σ_{i=1}^{k} i h_i Y_{k−i}
+    let w: Vec<f64> = h[..h.len().min(m)]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| -(i as f64) * v)
+        .collect();
+    let mut y = vec![0.0; m];
+    y[0] = 1.0;
+    conv_recurrences(&w, &mut [&mut y], &[(0, 0)], cancel)?;
+    while m < n {
+        check(cancel)?;
+        let m2 = (2 * m).min(n);
+        // R = h'E − E' mod ρ^{m2−1}: E' has degree < m − 1, R vanishes below m − 1
+        let he = mul_fast(&dh[..dh.len().min(m2 - 1)], &e, m2 - 1);
+        let r_hi = &he[m - 1..m2 - 1];
+        // t' = R Y at degrees [m − 1, m2 − 1), t_k = t'_{k−1} / k
+        let q = mul_fast(r_hi, &y, m2 - m);
+        let t: Vec<f64> = (m..m2).map(|k| q[k - m] / k as f64).collect();
+        let corr = mul_fast(&e, &t, m2 - m);
+        e.extend_from_slice(&corr);
+        if m2 < n || want_inverse {
+            let ey = mul_fast(&e, &y, m2);
+            let neg: Vec<f64> = ey[m..m2].iter().map(|v| -v).collect();
+            let corr = mul_fast(&y, &neg, m2 - m);
+            y.extend_from_slice(&corr);
+        }
+        m = m2;
+    }
+    e.truncate(n);
+    y.truncate(n);
+    Ok((e, want_inverse.then_some(y)))
 }
 
 /// gcd of the indices `i ≥ 1` with `g_i ≠ 0` (`None` if there is none).
@@ -983,30 +1421,60 @@ fn index_gcd(g: &[f64]) -> Option<usize> {
     (s > 0).then_some(s)
 }
 
-/// `Σ_{j=0}^{k-1} a[j] · e[k-1-j]` (the convolution sum of a recurrence), with several
-/// accumulators so that it vectorises. `a` shorter than `k` is zero-extended.
-#[inline]
-fn dot_rev_prefix(a: &[f64], e: &[f64], k: usize) -> f64 {
-    let kk = k.min(a.len());
-    // Σ_{j<kk} a[j] e[k-1-j]: e indices from k-1 down to k-kk
-    let es = &e[k - kk..k];
-    let a = &a[..kk];
-    let mut acc = [0.0f64; 4];
-    let n4 = kk / 4 * 4;
-    let mut j = 0;
-    while j < n4 {
-        acc[0] += a[j] * es[kk - 1 - j];
-        acc[1] += a[j + 1] * es[kk - 2 - j];
-        acc[2] += a[j + 2] * es[kk - 3 - j];
-        acc[3] += a[j + 3] * es[kk - 4 - j];
-        j += 4;
+/// The recurrences `x_k = (Σ_{j=1}^{k} w_j y_{k−j}) / k` for `k` in `1..n`, for one or two
+/// coupled pairs `(x, y)` (`exp`: `x = y = E`; sinh/cosh: `S ← C`, `C ← S`), `x_0`, `y_0`
+/// given: in blocks of `RB` outputs, the terms from the values known before the block as
+/// vectorised rows ([`kernels::rows1`]; only the last `len w` of them, `w` being zero beyond),
+/// the rest sequentially. `w[0]` is ignored. Sums of non-negative terms for non-negative
+/// `w` and starts (relative accuracy).
+#[allow(clippy::needless_range_loop)]
+fn conv_recurrences(
+    w: &[f64],
+    seqs: &mut [&mut [f64]],
+    pairs: &[(usize, usize)],
+    cancel: Cancel,
+) -> Result<()> {
+    const RB: usize = kernels::RB;
+    let n = seqs.first().map_or(0, |s| s.len());
+    let wl = trim(&w[..w.len().min(n)]).len();
+    if n <= 1 || wl <= 1 {
+        for sq in seqs.iter_mut() {
+            sq[1..].fill(0.0);
+        }
+        return Ok(());
     }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    while j < kk {
-        s += a[j] * es[kk - 1 - j];
-        j += 1;
+    let mut wp = vec![0.0; n + RB];
+    wp[1..wl].copy_from_slice(&w[1..wl]);
+    let mut start = 1;
+    while start < n {
+        if start % 256 < RB {
+            check(cancel)?;
+        }
+        let bl = RB.min(n - start);
+        let i0 = start.saturating_sub(wl);
+        let mut acc = [[0.0f64; RB]; 2];
+        for (p, &(_, y)) in pairs.iter().enumerate() {
+            kernels::rows1(seqs[y], i0, start, &wp, &mut acc[p]);
+        }
+        for t in 0..bl {
+            let k = start + t;
+            let inv = 1.0 / k as f64;
+            // both x_k first from the y values before k (a pair may read the other's x)
+            let mut vals = [0.0f64; 2];
+            for (p, &(_, y)) in pairs.iter().enumerate() {
+                let mut v = acc[p][t];
+                for i in start..k {
+                    v += seqs[y][i] * wp[k - i];
+                }
+                vals[p] = v * inv;
+            }
+            for (p, &(x, _)) in pairs.iter().enumerate() {
+                seqs[x][k] = vals[p];
+            }
+        }
+        start += RB;
     }
-    s
+    Ok(())
 }
 
 /// `(sinh g, cosh g) mod ρ^n` for a series `g`.
@@ -1034,18 +1502,12 @@ pub fn sinh_cosh(g: &[f64], n: usize, cancel: Cancel) -> Result<(Vec<f64>, Vec<f
     } else {
         n.min(RECURRENCE_MAX_LEN)
     };
-    let ig = derivative(g);
+    let w: Vec<f64> = g.iter().enumerate().map(|(i, v)| i as f64 * v).collect();
     let mut s_low = vec![0.0; nr];
     let mut c_low = vec![0.0; nr];
     s_low[0] = s0;
     c_low[0] = c0;
-    for k in 1..nr {
-        if k % 256 == 0 {
-            check(cancel)?;
-        }
-        s_low[k] = dot_rev_prefix(&ig, &c_low, k) / k as f64;
-        c_low[k] = dot_rev_prefix(&ig, &s_low, k) / k as f64;
-    }
+    conv_recurrences(&w, &mut [&mut s_low, &mut c_low], &[(0, 1), (1, 0)], cancel)?;
     if nr == n {
         return Ok((s_low, c_low));
     }
@@ -1053,8 +1515,10 @@ pub fn sinh_cosh(g: &[f64], n: usize, cancel: Cancel) -> Result<(Vec<f64>, Vec<f
     if let Some(h0) = h.first_mut() {
         *h0 = 0.0;
     }
-    let e = exp(&h, n, cancel)?;
-    let ei = inverse(&e, n, cancel)?;
+    // E = exp(h) and 1/E: the exact prefix by the recurrence, then Newton (carrying 1/E)
+    let e_low = exp(&h, recurrence_prefix(n), cancel)?;
+    let (e, ei) = exp_newton(&h, e_low, n, true, cancel)?;
+    let ei = ei.unwrap_or_default();
     let mut s = vec![0.0; n];
     let mut c = vec![0.0; n];
     for k in 0..n {
@@ -1159,6 +1623,13 @@ pub fn rsqrt_one_minus_sq(
     }
     let mut g = vec![0.0; nr];
     g[0] = 1.0 / f0.sqrt();
+    // U_j, jU_j for j < RB behind RB zeros: the in-block updates below run over whole
+    // blocks without branches (the zeros and U_0 = 0 mask the outputs already done)
+    let mut upz = [0.0f64; 2 * RB];
+    let mut jupz = [0.0f64; 2 * RB];
+    let k = RB.min(nr);
+    upz[RB + 1..RB + k].copy_from_slice(&up[1..k]);
+    jupz[RB + 1..RB + k].copy_from_slice(&jup[1..k]);
     let mut start = 1;
     while start < nr {
         if start % 256 < RB {
@@ -1172,16 +1643,15 @@ pub fn rsqrt_one_minus_sq(
         for (t, rt) in r.iter_mut().enumerate().take(bl) {
             *rt = 1.0 / (f0 * (start + t) as f64);
         }
-        for t in 0..bl {
-            let m = start + t;
-            let (mut am, mut bm) = (a[t], b[t]);
-            for i in start..m {
-                am += g[i] * up[m - i];
-                bm += g[i] * jup[m - i];
-            }
-            let v = (m as f64 * am - 0.5 * bm) * r[t];
-            g[m] = v.max(0.0);
-        }
+        kernels::finish_block(
+            &mut g[start..start + bl],
+            &upz,
+            &jupz,
+            start,
+            &r,
+            &mut a,
+            &mut b,
+        );
         start += RB;
     }
     if n <= RECURRENCE_MAX_LEN {
@@ -1294,6 +1764,41 @@ mod tests {
             let rsq = naive_ref(&a, &a, n);
             for k in 0..n {
                 assert!((sq[k] - rsq[k]).abs() <= 1e-14 * scale.max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn naive_square_matches_the_naive_product() {
+        let mut s = 11u64;
+        for &(la, n, lead) in &[
+            (1usize, 1usize, 0usize),
+            (1, 5, 2),
+            (2, 3, 0),
+            (3, 9, 1),
+            (4, 8, 0),
+            (5, 12, 3),
+            (7, 7, 0),
+            (9, 30, 2),
+            (40, 60, 0),
+            (208, 208, 0),
+            (300, 250, 5),
+            (501, 501, 0),
+        ] {
+            let mut a: Vec<f64> = (0..la).map(|_| lcg(&mut s)).collect();
+            for v in a.iter_mut().take(lead.min(la)) {
+                *v = 0.0;
+            }
+            let want = naive_ref(&a, &a, n);
+            let got = square_naive(&a, n);
+            assert_eq!(got.len(), n);
+            for k in 0..n {
+                assert!(
+                    (got[k] - want[k]).abs() <= 1e-14 * want[k],
+                    "la={la} n={n} lead={lead} k={k}: {} vs {}",
+                    got[k],
+                    want[k]
+                );
             }
         }
     }
