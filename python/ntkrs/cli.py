@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .json_values import json_default
 from . import __version__
 from .errors import DomainError, NtkrsError
 from .registry import activation_info, activations, get_activation, plugin_errors
@@ -257,17 +258,8 @@ def cmd_spectrum(args: argparse.Namespace) -> int:
         with prog.stage(f"plot {args.plot}"):
             _plot_spectrum(rep, net, desc, args.plot)
     if args.json:
-        def conv(v):
-            if isinstance(v, np.ndarray):
-                return v.tolist()
-            if isinstance(v, (np.floating, np.integer)):
-                return v.item()
-            if isinstance(v, np.bool_):
-                return bool(v)
-            raise TypeError(type(v))
-
         payload = {"network": repr(net), "data": desc, **rep}
-        json.dump(payload, sys.stdout, indent=2, default=conv)
+        json.dump(payload, sys.stdout, indent=2, default=json_default)
         sys.stdout.write("\n")
         return 0
     out = sys.stdout

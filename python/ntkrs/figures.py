@@ -44,6 +44,16 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: fl
     return fig, axes
 
 
+def label_axes(ax: Any, xlabel: str, ylabel: str, title: str) -> None:
+    """Axis labels, a title, a light log-friendly grid and the legend: the house style of every
+    single-panel figure of ``ntkrs report``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def png_bytes(fig: Any) -> bytes:
     """The figure as PNG bytes (after ``tight_layout``)."""
     fig.tight_layout()

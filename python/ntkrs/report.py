@@ -200,7 +200,7 @@ def build_report(net: Network, X: Any, *, title: str | None = None, data_descrip
         network of each depth (default :func:`same_network_at_depth`).
     """
     from .data import as_points
-    from .figures import new_figure, png_bytes, positive, require_matplotlib
+    from .figures import label_axes, new_figure, png_bytes, positive, require_matplotlib
     from .registry import activation_info
     from .spectrum import spectrum_report
 
@@ -242,11 +242,8 @@ def build_report(net: Network, X: Any, *, title: str | None = None, data_descrip
             ax.loglog(x, y, ".", ms=3, label="NTK κ_p" + ("" if a_ntk is None else f"  (fit p^-{a_ntk:.3f})"))
         x, y = positive(p[1:], nngp_c[1:])
         ax.loglog(x, y, ".", ms=3, label="NNGP ν_p" + ("" if a_nngp is None else f"  (fit p^-{a_nngp:.3f})"))
-        ax.set_xlabel("power p of ρ")
-        ax.set_ylabel("coefficient")
-        ax.set_title(f"{label}, depth {net.depth}: power-series coefficients (p ≥ 1)", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        label_axes(ax, "power p of ρ", "coefficient",
+                   f"{label}, depth {net.depth}: power-series coefficients (p ≥ 1)")
         coeff_png = png_bytes(fig)
     share = series.partial_sums() * 100 if ntk is not None else None
     rows = []
@@ -298,11 +295,8 @@ def build_report(net: Network, X: Any, *, title: str | None = None, data_descrip
             sel = reliable & (kk >= fit_range[0]) & (kk <= fit_range[1])
             c = float(np.exp(np.mean(np.log(lam[sel]) + fitted * np.log(kk[sel]))))
             ax.loglog(xx, c * xx ** (-fitted), "k--", lw=1, label=f"fit k^-{fitted:.3f}")
-        ax.set_xlabel("spherical-harmonic degree k")
-        ax.set_ylabel("λ_k (uniform probability measure)")
-        ax.set_title(f"{label}, depth {net.depth}: {KIND} eigenvalues on S^{dim - 1}", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        label_axes(ax, "spherical-harmonic degree k", "λ_k (uniform probability measure)",
+                   f"{label}, depth {net.depth}: {KIND} eigenvalues on S^{dim - 1}")
         sphere_png = png_bytes(fig)
     parts.append(f"<h2>2. Eigenvalue decay on the sphere S<sup>{dim - 1}</sup></h2>")
     parts.append("<p>Exact eigenvalues of the kernel's integral operator on the uniform sphere of the data's "
@@ -331,11 +325,8 @@ def build_report(net: Network, X: Any, *, title: str | None = None, data_descrip
         ax.loglog(x, y, "o-", ms=3, label=f"{KIND} Gram K")
         x, y = positive(i, np.where(g / g[0] > 1e-12, g / g[0], 0.0))
         ax.loglog(x, y, "s--", ms=3, label="input Gram XXᵀ")
-        ax.set_xlabel("index i")
-        ax.set_ylabel("λ_i / λ_1")
-        ax.set_title(f"{label}, depth {net.depth}: normalized top-{k} eigenvalues (n = {n})", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        label_axes(ax, "index i", "λ_i / λ_1",
+                   f"{label}, depth {net.depth}: normalized top-{k} eigenvalues (n = {n})")
         gram_png = png_bytes(fig)
     parts.append("<h2>3. Gram spectrum on the data</h2>")
     parts.append(f"<p>Top {k} eigenvalues of the {KIND} Gram matrix K<sub>ij</sub> = "
@@ -401,11 +392,8 @@ def build_report(net: Network, X: Any, *, title: str | None = None, data_descrip
         if all(math.isfinite(b) for b in b3):
             ax.semilogy(ds, b3, "^--", ms=4, label="bound (K(1)/κ_1) r(XXᵀ) (Thm 4.3)")
         ax.axhline(er[0]["input_effective_rank"], color="k", ls=":", lw=1, label="r(XXᵀ)")
-        ax.set_xlabel("depth L (hidden layers)")
-        ax.set_ylabel("effective rank")
-        ax.set_title(f"{label}: effective rank of the {KIND} Gram vs depth (n = {Xs.shape[0]})", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        label_axes(ax, "depth L (hidden layers)", "effective rank",
+                   f"{label}: effective rank of the {KIND} Gram vs depth (n = {Xs.shape[0]})")
         depth_png = png_bytes(fig)
     parts.append("<h2>5. Effective rank against depth</h2>")
     parts.append(f"<p>Same activation and variances at each depth, on {_e(sub_note)}.</p>")

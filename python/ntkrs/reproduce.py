@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from .json_values import json_default
 from .errors import ConvergenceError, InvalidInputError
 from .network import Network
 from .paper import PUBLISHED_TABLE1_RELU, TABLE1_ACTIVATIONS, table1
@@ -445,18 +446,6 @@ def sphere_spectra(*, activations=SPHERE_ACTIVATIONS, depth: int = 2, n: int = 2
     return out
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    raise TypeError(f"not JSON serializable: {type(v).__name__}")
-
-
 def _write_sphere(out: Path, res: dict[str, Any]) -> None:
     with open(out / "sphere_s2.csv", "w", newline="") as fh:
         w = csv.writer(fh)
@@ -483,7 +472,7 @@ def _write_sphere(out: Path, res: dict[str, Any]) -> None:
         } for r in res["runs"]],
     }
     with open(out / "sphere_s2_fits.json", "w") as fh:
-        json.dump(summary, fh, indent=2, default=_jsonable)
+        json.dump(summary, fh, indent=2, default=json_default)
 
 
 def _plot_sphere(path: Path, res: dict[str, Any]) -> None:
@@ -652,7 +641,7 @@ def _run(outdir: Path, sz: ReproduceSizes, *, quick: bool, quiet: bool, seed: in
         "skipped": skipped,
     }
     with open(outdir / "index.json", "w") as fh:
-        json.dump(index, fh, indent=2, default=_jsonable)
+        json.dump(index, fh, indent=2, default=json_default)
     _write_readme(outdir, index, recs)
     return index
 

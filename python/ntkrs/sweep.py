@@ -713,18 +713,9 @@ def sweep(spec: Any, *, scheduler: Any = None, local_cluster: int | None = None,
         r = dict(results[s["setting_id"]])
         r["index"] = s["index"]
         rows.append({c: r.get(c) for c in names})
-    if as_frame is None:
-        try:
-            import pandas  # noqa: F401
-
-            as_frame = True
-        except ImportError:
-            as_frame = False
-    if not as_frame:
-        return rows
-    import pandas as pd
-
-    df = pd.DataFrame.from_records(rows, columns=names)
+    df = _as_table(rows, names, as_frame)
+    if isinstance(df, list):
+        return df
     df.attrs.update(path=None if store is None else str(store.path),
                     format=None if store is None else store.format,
                     computed=len(settings) - resumed, resumed=resumed)
@@ -740,6 +731,12 @@ def read_results(path: Any, *, format: str = "auto", as_frame: bool | None = Non
 
     rows = read_rows(path, format=format, dedup=True, types=_column_type)
     rows.sort(key=lambda r: (r.get("index") if r.get("index") is not None else math.inf, str(r.get("setting_id"))))
+    return _as_table(rows, None, as_frame)
+
+
+def _as_table(rows: list[dict[str, Any]], columns: list[str] | None, as_frame: bool | None) -> Any:
+    """``rows`` as a pandas DataFrame (with ``columns`` in that order) when ``as_frame`` is
+    true, or is None and pandas is installed; otherwise the list itself."""
     if as_frame is None:
         try:
             import pandas  # noqa: F401
@@ -751,7 +748,7 @@ def read_results(path: Any, *, format: str = "auto", as_frame: bool | None = Non
         return rows
     import pandas as pd
 
-    return pd.DataFrame.from_records(rows)
+    return pd.DataFrame.from_records(rows, columns=columns)
 
 
 def _column_type(name: str) -> str | None:
