@@ -1791,16 +1791,7 @@ mod tests {
         let t = Instant::now();
         // NTK_MATRIX=path: a raw little-endian f64 symmetric matrix (e.g. `K.tofile(path)`).
         let a = match std::env::var("NTK_MATRIX") {
-            Ok(path) => {
-                let bytes = std::fs::read(path).unwrap();
-                let data: Vec<f64> = bytes
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                let n = (data.len() as f64).sqrt().round() as usize;
-                assert_eq!(n * n, data.len());
-                Mat::from_fn(n, n, |i, j| data[i * n + j])
-            }
+            Ok(path) => crate::symmetric_product::tests::load_raw_matrix(&path),
             Err(_) => relu_kernel_par(8000, 64, 1),
         };
         let n = a.nrows();

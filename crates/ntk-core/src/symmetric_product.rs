@@ -500,10 +500,23 @@ mod x86 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use faer::linalg::matmul::matmul;
     use faer::{Accum, Mat};
+
+    /// A square matrix stored as raw little-endian doubles in row order (NumPy's
+    /// `K.tofile(path)`), for the ignored timing tests run against a real Gram.
+    pub(crate) fn load_raw_matrix(path: &str) -> Mat<f64> {
+        let bytes = std::fs::read(path).unwrap();
+        let data: Vec<f64> = bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let n = (data.len() as f64).sqrt().round() as usize;
+        assert_eq!(n * n, data.len(), "{path} does not hold a square matrix");
+        Mat::from_fn(n, n, |i, j| data[i * n + j])
+    }
 
     fn lcg(seed: u64) -> impl FnMut() -> f64 {
         let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
@@ -639,15 +652,7 @@ mod tests {
     fn timing() {
         use std::time::Instant;
         let a = match std::env::var("NTK_MATRIX") {
-            Ok(path) => {
-                let bytes = std::fs::read(path).unwrap();
-                let data: Vec<f64> = bytes
-                    .chunks_exact(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                let n = (data.len() as f64).sqrt().round() as usize;
-                Mat::from_fn(n, n, |i, j| data[i * n + j])
-            }
+            Ok(path) => load_raw_matrix(&path),
             Err(_) => sym(8000, 1),
         };
         let n = a.nrows();
