@@ -242,9 +242,11 @@ mod kernels {
     }
 
     /// The sequential part of a block of the `(1 − β²c²)^{−1/2}` recurrence: for
-    /// `t < g.len() ≤ RB`, `G_{start+t} = max(0, ((start+t) a_t − b_t/2) r_t)`, then its terms
-    /// `U_{t'−t} G`, `(t'−t) U_{t'−t} G` added to the later outputs `t'` (`upz[RB + j] = U_j`
-    /// for `0 ≤ j < RB`, zeros below: whole-block updates without branches).
+    /// `t < g.len() ≤ RB`, `G_{start+t} = max(0, ((start+t) a_t − b_t/2) r_t)`, where the
+    /// terms `U_{t'−t} G_{start+t} (start + t' − (t'−t)/2)` of the outputs before `t'` in the
+    /// block are added to `(start+t') a_{t'} − b_{t'}/2` on the way (`upz[RB + j] = U_j`,
+    /// `jupz[RB + j] = j U_j` for `0 ≤ j < RB`, zeros below: whole-block updates without
+    /// branches).
     #[inline(always)]
     fn finish_block_impl<const F: bool>(
         g: &mut [f64],
@@ -252,29 +254,33 @@ mod kernels {
         jupz: &[f64; 2 * RB],
         start: usize,
         r: &[f64; RB],
-        a: &mut [f64; RB],
-        b: &mut [f64; RB],
+        a: &[f64; RB],
+        b: &[f64; RB],
     ) {
-        let mut aa = *a;
-        let mut bb = *b;
+        // one accumulator per output, c_t = m_t a_t − ½ b_t, and in-block terms with the
+        // combined weights U_j (m_t − j/2) ≥ 0: half the in-block multiply–adds, and the
+        // weights do not depend on G (off the sequential chain)
+        let mut mv = [0.0f64; RB];
+        let mut cc = [0.0f64; RB];
+        for t in 0..RB {
+            mv[t] = (start + t) as f64;
+            cc[t] = madd::<F>(mv[t], a[t], -0.5 * b[t]);
+        }
         let mut out = [0.0f64; RB];
         // a whole block even when fewer outputs are wanted (r_t = 0 past them): fixed trip
         // counts keep the accumulators in registers
         for t in 0..RB {
-            let m = (start + t) as f64;
-            let gm = ((m * aa[t] - 0.5 * bb[t]) * r[t]).max(0.0);
+            let gm = (cc[t] * r[t]).max(0.0);
             out[t] = gm;
             let us: &[f64; RB] = upz[RB - t..2 * RB - t].try_into().unwrap();
             let js: &[f64; RB] = jupz[RB - t..2 * RB - t].try_into().unwrap();
             for tt in 0..RB {
-                aa[tt] = madd::<F>(gm, us[tt], aa[tt]);
-                bb[tt] = madd::<F>(gm, js[tt], bb[tt]);
+                let w = madd::<F>(us[tt], mv[tt], -0.5 * js[tt]);
+                cc[tt] = madd::<F>(gm, w, cc[tt]);
             }
         }
         let bl = g.len().min(RB);
         g[..bl].copy_from_slice(&out[..bl]);
-        *a = aa;
-        *b = bb;
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -285,8 +291,8 @@ mod kernels {
         jupz: &[f64; 2 * RB],
         start: usize,
         r: &[f64; RB],
-        a: &mut [f64; RB],
-        b: &mut [f64; RB],
+        a: &[f64; RB],
+        b: &[f64; RB],
     ) {
         finish_block_impl::<true>(g, upz, jupz, start, r, a, b)
     }
@@ -298,8 +304,8 @@ mod kernels {
         jupz: &[f64; 2 * RB],
         start: usize,
         r: &[f64; RB],
-        a: &mut [f64; RB],
-        b: &mut [f64; RB],
+        a: &[f64; RB],
+        b: &[f64; RB],
     ) {
         #[cfg(target_arch = "x86_64")]
         if has_fma() {
@@ -889,6 +895,9 @@ fn mul_fft_above(
         *ck -= w;
     }
     conv.resize(m, 0.0);
+    if ia + ib == 0 {
+        return conv;
+    }
     let mut out = vec![0.0; ia + ib];
     out.extend_from_slice(&conv);
     out
@@ -1593,18 +1602,27 @@ pub fn rsqrt_one_minus_sq(
         // short U (e.g. a linear c): the recurrence to every length, O(n · len U)
         let mut g = vec![0.0; n];
         g[0] = 1.0 / f0.sqrt();
+        // the nonzero U_j (j ≥ 1), farthest first: the newest G terms enter the sum last
+        let nz: Vec<(usize, f64)> = (1..ul)
+            .rev()
+            .filter(|&j| u[j] != 0.0)
+            .map(|j| (j, u[j]))
+            .collect();
         for m in 1..n {
             if m % 4096 == 0 {
                 check(cancel)?;
             }
             let mf = m as f64;
-            // the reciprocal does not depend on earlier G: off the recurrence's critical path
+            // the weights U_j (m − j/2) / (f0 m) ≥ 0 do not depend on earlier G: off the
+            // recurrence's critical path
             let r = 1.0 / (f0 * mf);
             let mut acc = 0.0;
-            for j in 1..ul.min(m + 1) {
-                acc += u[j] * g[m - j] * (mf - 0.5 * j as f64);
+            for &(j, uj) in &nz {
+                if j <= m {
+                    acc += (uj * (mf - 0.5 * j as f64) * r) * g[m - j];
+                }
             }
-            g[m] = (acc * r).max(0.0);
+            g[m] = acc.max(0.0);
         }
         return Ok(g);
     }
@@ -1643,15 +1661,7 @@ pub fn rsqrt_one_minus_sq(
         for (t, rt) in r.iter_mut().enumerate().take(bl) {
             *rt = 1.0 / (f0 * (start + t) as f64);
         }
-        kernels::finish_block(
-            &mut g[start..start + bl],
-            &upz,
-            &jupz,
-            start,
-            &r,
-            &mut a,
-            &mut b,
-        );
+        kernels::finish_block(&mut g[start..start + bl], &upz, &jupz, start, &r, &a, &b);
         start += RB;
     }
     if n <= RECURRENCE_MAX_LEN {

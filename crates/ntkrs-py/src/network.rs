@@ -16,6 +16,7 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
 };
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use rayon::prelude::*;
@@ -87,29 +88,38 @@ pub struct PyNetwork {
 
 fn series_dict<'py>(py: Python<'py>, s: KernelSeries) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("degree", s.degree)?;
-    d.set_item("ntk", s.ntk.map(|v| v.into_pyarray(py)))?;
-    d.set_item("nngp", s.nngp.into_pyarray(py))?;
-    d.set_item("ntk_at_one", s.ntk_at_one)?;
-    d.set_item("nngp_at_one", s.nngp_at_one)?;
-    d.set_item("ntk_truncation_bound", s.ntk_truncation_bound)?;
-    d.set_item("nngp_truncation_bound", s.nngp_truncation_bound)?;
-    d.set_item("ntk_composition_error", s.ntk_composition_error)?;
-    d.set_item("nngp_composition_error", s.nngp_composition_error)?;
-    d.set_item("variances", s.variances.into_pyarray(py))?;
+    d.set_item(intern!(py, "degree"), s.degree)?;
+    d.set_item(intern!(py, "ntk"), s.ntk.map(|v| v.into_pyarray(py)))?;
+    d.set_item(intern!(py, "nngp"), s.nngp.into_pyarray(py))?;
+    d.set_item(intern!(py, "ntk_at_one"), s.ntk_at_one)?;
+    d.set_item(intern!(py, "nngp_at_one"), s.nngp_at_one)?;
+    d.set_item(intern!(py, "ntk_truncation_bound"), s.ntk_truncation_bound)?;
+    d.set_item(
+        intern!(py, "nngp_truncation_bound"),
+        s.nngp_truncation_bound,
+    )?;
+    d.set_item(
+        intern!(py, "ntk_composition_error"),
+        s.ntk_composition_error,
+    )?;
+    d.set_item(
+        intern!(py, "nngp_composition_error"),
+        s.nngp_composition_error,
+    )?;
+    d.set_item(intern!(py, "variances"), s.variances.into_pyarray(py))?;
     match s.layers {
-        None => d.set_item("layers", py.None())?,
+        None => d.set_item(intern!(py, "layers"), py.None())?,
         Some(layers) => {
             let list = PyList::empty(py);
             for layer in layers {
                 let ld = PyDict::new(py);
                 ld.set_item("q", layer.q)?;
-                ld.set_item("nngp", layer.nngp.into_pyarray(py))?;
+                ld.set_item(intern!(py, "nngp"), layer.nngp.into_pyarray(py))?;
                 ld.set_item("derivative", layer.derivative.map(|v| v.into_pyarray(py)))?;
-                ld.set_item("ntk", layer.ntk.map(|v| v.into_pyarray(py)))?;
+                ld.set_item(intern!(py, "ntk"), layer.ntk.map(|v| v.into_pyarray(py)))?;
                 list.append(ld)?;
             }
-            d.set_item("layers", list)?;
+            d.set_item(intern!(py, "layers"), list)?;
         }
     }
     Ok(d)
