@@ -69,9 +69,13 @@ def _symmetric_matrix(A: Any, name: str = "A") -> np.ndarray:
     if a.shape[0] == 0:
         raise InvalidInputError(f"{name} is empty")
     a = np.ascontiguousarray(a, dtype=np.float64)
-    if not np.all(np.isfinite(a)):
-        i, j = np.argwhere(~np.isfinite(a))[0]
-        raise NonFiniteError(f"{name} has a non-finite entry {a[i, j]} at ({i}, {j})")
+    # one pass without a temporary: a NaN/inf entry makes the sum non-finite (a finite sum
+    # that overflows only costs the exact scan below)
+    if not np.isfinite(a.sum()):
+        bad = np.argwhere(~np.isfinite(a))
+        if bad.size:
+            i, j = bad[0]
+            raise NonFiniteError(f"{name} has a non-finite entry {a[i, j]} at ({i}, {j})")
     return a
 
 
