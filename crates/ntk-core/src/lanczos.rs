@@ -1037,8 +1037,10 @@ mod tests {
     }
 
     /// Arc-cosine (ReLU NNGP-like) kernel of random unit vectors: a PSD kernel matrix with a
-    /// dominant top eigenvalue and a decaying tail.
-    fn relu_kernel(n: usize, d: usize, seed: u64) -> Mat<f64> {
+    /// dominant top eigenvalue and a decaying tail (`par` for the GEMM and the entries; the
+    /// lower triangle is mirrored in 64×64 tiles so n = 8000 stays quick).
+    fn relu_kernel(n: usize, d: usize, seed: u64, par: Par) -> Mat<f64> {
+        use rayon::iter::ParallelIterator;
         let mut x = gaussian(n, d, seed);
         for i in 0..n {
             let s = (0..d).map(|c| x[(i, c)] * x[(i, c)]).sum::<f64>().sqrt();
@@ -1053,15 +1055,33 @@ mod tests {
             x.as_ref(),
             x.transpose(),
             1.0,
-            Par::Seq,
+            par,
         );
-        let mut k = Mat::from_fn(n, n, |i, j| {
-            let r = g[(i, j)].clamp(-1.0, 1.0);
-            let t = r.acos();
-            ((1.0 - r * r).max(0.0).sqrt() + (std::f64::consts::PI - t) * r) / std::f64::consts::PI
-        });
-        symmetrize(&mut k);
-        k
+        let entry = |r: &mut f64| {
+            let c: f64 = r.clamp(-1.0, 1.0);
+            *r = ((1.0 - c * c).max(0.0).sqrt() + (std::f64::consts::PI - c.acos()) * c)
+                / std::f64::consts::PI;
+        };
+        match par {
+            Par::Seq => g
+                .as_mut()
+                .col_iter_mut()
+                .for_each(|col| col.iter_mut().for_each(entry)),
+            _ => g
+                .as_mut()
+                .par_col_iter_mut()
+                .for_each(|col| col.iter_mut().for_each(entry)),
+        }
+        for jb in (0..n).step_by(64) {
+            for ib in (jb..n).step_by(64) {
+                for j in jb..(jb + 64).min(n) {
+                    for i in ib.max(j + 1)..(ib + 64).min(n) {
+                        g[(j, i)] = g[(i, j)];
+                    }
+                }
+            }
+        }
+        g
     }
 
     fn select(sorted_asc: &[f64], k: usize, which: Which) -> Vec<f64> {
@@ -1383,7 +1403,7 @@ mod tests {
     #[test]
     fn lanczos_relu_kernel_vs_dense() {
         let n = 500;
-        let a = relu_kernel(n, 8, 2);
+        let a = relu_kernel(n, 8, 2, Par::Seq);
         let (vals, _) = dense_eigh(a.as_ref(), Par::Seq).unwrap();
         let o = EigshOptions {
             want_vectors: true,
@@ -1440,7 +1460,7 @@ mod tests {
     fn dense_operator_block_size_and_layouts() {
         // A kernel matrix through the symmetric (lower-triangle) product: column-major and
         // row-major views, the preferred narrow block and an explicit wide one, both ends.
-        let a = relu_kernel(900, 6, 11);
+        let a = relu_kernel(900, 6, 11, Par::Seq);
         let (vals, _) = dense_eigh(a.as_ref(), Par::Seq).unwrap();
         let at = a.transpose().to_owned();
         for par in [Par::Seq, Par::rayon(2)] {
@@ -1792,7 +1812,7 @@ mod tests {
         // NTK_MATRIX=path: a raw little-endian f64 symmetric matrix (e.g. `K.tofile(path)`).
         let a = match std::env::var("NTK_MATRIX") {
             Ok(path) => crate::symmetric_product::tests::load_raw_matrix(&path),
-            Err(_) => relu_kernel_par(8000, 64, 1),
+            Err(_) => relu_kernel(8000, 64, 1, Par::rayon(0)),
         };
         let n = a.nrows();
         println!("built {n}×{n} kernel in {:.2}s", t.elapsed().as_secs_f64());
@@ -1854,7 +1874,7 @@ mod tests {
             return;
         }
         let n = 4000;
-        let a = relu_kernel_par(n, 64, 2);
+        let a = relu_kernel(n, 64, 2, Par::rayon(0));
         let t = Instant::now();
         let vals = dense_eigvalsh(a.as_ref(), par).unwrap();
         println!(
@@ -1869,43 +1889,5 @@ mod tests {
             t.elapsed().as_secs_f64(),
             vals[n - 1]
         );
-    }
-
-    fn relu_kernel_par(n: usize, d: usize, seed: u64) -> Mat<f64> {
-        use rayon::iter::ParallelIterator;
-        let mut x = gaussian(n, d, seed);
-        for i in 0..n {
-            let s = (0..d).map(|c| x[(i, c)] * x[(i, c)]).sum::<f64>().sqrt();
-            for c in 0..d {
-                x[(i, c)] /= s;
-            }
-        }
-        let mut g = Mat::<f64>::zeros(n, n);
-        matmul(
-            g.as_mut(),
-            Accum::Replace,
-            x.as_ref(),
-            x.transpose(),
-            1.0,
-            Par::rayon(0),
-        );
-        g.as_mut().par_col_iter_mut().for_each(|col| {
-            for r in col.iter_mut() {
-                let c: f64 = r.clamp(-1.0, 1.0);
-                *r = ((1.0 - c * c).max(0.0).sqrt() + (std::f64::consts::PI - c.acos()) * c)
-                    / std::f64::consts::PI;
-            }
-        });
-        // Mirror the lower triangle in 64×64 tiles (cache friendly).
-        for jb in (0..n).step_by(64) {
-            for ib in (jb..n).step_by(64) {
-                for j in jb..(jb + 64).min(n) {
-                    for i in ib.max(j + 1)..(ib + 64).min(n) {
-                        g[(j, i)] = g[(i, j)];
-                    }
-                }
-            }
-        }
-        g
     }
 }
