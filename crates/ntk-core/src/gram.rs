@@ -1260,6 +1260,16 @@ mod tests {
             let n = v.iter().map(|a| a * a).sum::<f64>().sqrt();
             v.into_iter().map(|a| a / n).collect()
         }
+        /// `n` independent uniform points of the sphere `S^{d−1}` as the rows of a matrix.
+        fn unit_rows(&mut self, n: usize, d: usize) -> Mat<f64> {
+            let mut x = Mat::<f64>::zeros(n, d);
+            for i in 0..n {
+                for (k, v) in self.unit(d).into_iter().enumerate() {
+                    x[(i, k)] = v;
+                }
+            }
+            x
+        }
     }
 
     fn mat(rows: &[Vec<f64>]) -> Mat<f64> {
@@ -1975,13 +1985,7 @@ mod tests {
         use std::time::Instant;
         let (n, d) = (50_000, 64);
         let mut rng = Rng(3);
-        let mut x = Mat::<f64>::zeros(n, d);
-        for i in 0..n {
-            let r = rng.unit(d);
-            for k in 0..d {
-                x[(i, k)] = r[k];
-            }
-        }
+        let x = rng.unit_rows(n, d);
         let net = relu(3);
         let t = Instant::now();
         let op = GramOperator::new(
@@ -2022,13 +2026,7 @@ mod tests {
         use std::time::Instant;
         let (n, d) = (8000, 784);
         let mut rng = Rng(1);
-        let mut x = Mat::<f64>::zeros(n, d);
-        for i in 0..n {
-            let r = rng.unit(d);
-            for k in 0..d {
-                x[(i, k)] = r[k];
-            }
-        }
+        let x = rng.unit_rows(n, d);
         let net = relu(3);
         let par = Par::rayon(0);
         let mut g = Mat::<f64>::zeros(n, n);
@@ -2081,13 +2079,7 @@ mod tests {
         drop(k);
         // matrix-free
         let (n, d, b) = (50_000, 64, 8);
-        let mut x = Mat::<f64>::zeros(n, d);
-        for i in 0..n {
-            let r = rng.unit(d);
-            for k in 0..d {
-                x[(i, k)] = r[k];
-            }
-        }
+        let x = rng.unit_rows(n, d);
         let op = GramOperator::new(
             &net,
             x.as_ref(),
