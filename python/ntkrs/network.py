@@ -365,15 +365,14 @@ class Network:
         Raises :class:`~ntkrs.InvalidInputError` for an invalid ``degree`` and
         :class:`~ntkrs.DomainError` when the NTK is infinite (step function). See :meth:`series`
         for the truncation bound."""
-        s = self.series(degree)
-        assert s.ntk is not None
-        return s.ntk
+        # the engine's coefficients alone (no Series, bounds or NNGP array to build)
+        return self._core.coefficients(_check_degree(degree), True)
 
     def nngp_coefficients(self, degree: int) -> np.ndarray:
         """``ν_0 … ν_degree`` of ``NNGP(ρ) = Σ_p ν_p ρ^p`` (all ≥ 0, ``Σ_p ν_p = q_{L+1}``), a
         float64 array of length ``degree + 1``. Exists for every activation, the step function
         included. Raises :class:`~ntkrs.InvalidInputError` for an invalid ``degree``."""
-        return self.series(degree, ntk=False).nngp
+        return self._core.coefficients(_check_degree(degree), False)
 
     # ------------------------------------------------------------------ exact kernels
     def ntk_at(self, rho: Any) -> np.ndarray:

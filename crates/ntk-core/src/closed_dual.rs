@@ -428,12 +428,13 @@ fn integral_of_product_shared(
     if n > 0 {
         out[0] = constant;
     }
-    series::with_reciprocals(n, |recip| {
+    if n > 1 {
         // out_i = scale · prod_{i−1} / i
-        for ((o, p), r) in out.iter_mut().skip(1).zip(&prod).zip(&recip[1..]) {
-            *o = scale * p * r;
-        }
-    });
+        let k = prod.len().min(n - 1);
+        series::with_reciprocals(n, |recip| {
+            series::kernels::scale_mul_into(&mut out[1..=k], &prod[..k], &recip[1..=k], scale)
+        });
+    }
     out
 }
 

@@ -157,7 +157,7 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// Inner loops with a runtime-dispatched AVX2+FMA version (x86-64), the portable one
 /// otherwise. Both compute the same sums in the same order (FMA rounds once per
 /// multiply–add instead of twice, so results may differ in the last bit).
-mod kernels {
+pub(crate) mod kernels {
     #[inline(always)]
     fn madd<const F: bool>(a: f64, b: f64, c: f64) -> f64 {
         if F {
@@ -215,38 +215,61 @@ mod kernels {
     /// Outputs per block of [`rows2`].
     pub(super) const RB: usize = 16;
 
-    /// `a[t] += Σ_{i<M} g_i u[M+t−i]`, `b[t] += Σ_{i<M} g_i ju[M+t−i]`, `t < RB`,
-    /// `M = g.len() = start` (`u`, `ju` at least `M + RB` long).
+    /// `a[t] += Σ_{i<M} g_i u[M+t−i]`, `c[t] += Σ_{i<M} h_i u[M+t−i]`, `t < RB`,
+    /// `M = g.len() = h.len() = start` (`u` at least `M + RB` long): one row of `u` per term
+    /// serves both sums. The terms alternate between two sets of accumulators (more
+    /// independent multiply–add chains than the latency needs with 8-wide vectors), added
+    /// at the end.
     #[inline(always)]
     fn rows2_impl<const F: bool>(
         g: &[f64],
+        h: &[f64],
         u: &[f64],
-        ju: &[f64],
         start: usize,
         a: &mut [f64; RB],
-        b: &mut [f64; RB],
+        c: &mut [f64; RB],
     ) {
         let mut aa = *a;
-        let mut bb = *b;
-        for (i, &gi) in g.iter().enumerate().take(start) {
+        let mut cc = *c;
+        let mut aa2 = [0.0f64; RB];
+        let mut cc2 = [0.0f64; RB];
+        let m = start.min(g.len()).min(h.len());
+        let mut i = 0;
+        while i + 1 < m {
+            // rows for terms i and i + 1: u[o..o+RB] and u[o−1..o−1+RB], o = start − i
+            let o = start - i;
+            let us: &[f64; RB + 1] = u[o - 1..o + RB].try_into().unwrap();
+            let (g0, h0, g1, h1) = (g[i], h[i], g[i + 1], h[i + 1]);
+            for t in 0..RB {
+                aa[t] = madd::<F>(g0, us[t + 1], aa[t]);
+                cc[t] = madd::<F>(h0, us[t + 1], cc[t]);
+                aa2[t] = madd::<F>(g1, us[t], aa2[t]);
+                cc2[t] = madd::<F>(h1, us[t], cc2[t]);
+            }
+            i += 2;
+        }
+        if i < m {
             let o = start - i;
             let us: &[f64; RB] = u[o..o + RB].try_into().unwrap();
-            let js: &[f64; RB] = ju[o..o + RB].try_into().unwrap();
             for t in 0..RB {
-                aa[t] = madd::<F>(gi, us[t], aa[t]);
-                bb[t] = madd::<F>(gi, js[t], bb[t]);
+                aa[t] = madd::<F>(g[i], us[t], aa[t]);
+                cc[t] = madd::<F>(h[i], us[t], cc[t]);
             }
         }
+        for t in 0..RB {
+            aa[t] += aa2[t];
+            cc[t] += cc2[t];
+        }
         *a = aa;
-        *b = bb;
+        *c = cc;
     }
 
     /// The sequential part of a block of the `(1 − β²c²)^{−1/2}` recurrence: for
-    /// `t < g.len() ≤ RB`, `G_{start+t} = max(0, ((start+t) a_t − b_t/2) r_t)`, where the
-    /// terms `U_{t'−t} G_{start+t} (start + t' − (t'−t)/2)` of the outputs before `t'` in the
-    /// block are added to `(start+t') a_{t'} − b_{t'}/2` on the way (`upz[RB + j] = U_j`,
-    /// `jupz[RB + j] = j U_j` for `0 ≤ j < RB`, zeros below: whole-block updates without
-    /// branches).
+    /// `t < g.len() ≤ RB`, `G_{start+t} = ½ ((start+t) a_t + c_t) r_t`, where the terms
+    /// `U_{t'−t} G_{start+t} (start + t' − (t'−t)/2)` of the outputs before `t'` in the block
+    /// are added on the way (`upz[RB + j] = U_j`, `jupz[RB + j] = j U_j` for `0 ≤ j < RB`,
+    /// zeros below: whole-block updates without branches). Every term is `≥ 0`, so no
+    /// clamping is needed.
     #[inline(always)]
     fn finish_block_impl<const F: bool>(
         g: &mut [f64],
@@ -255,27 +278,27 @@ mod kernels {
         start: usize,
         r: &[f64; RB],
         a: &[f64; RB],
-        b: &[f64; RB],
+        c: &[f64; RB],
     ) {
-        // one accumulator per output, c_t = m_t a_t − ½ b_t, and in-block terms with the
-        // combined weights U_j (m_t − j/2) ≥ 0: half the in-block multiply–adds, and the
-        // weights do not depend on G (off the sequential chain)
+        // one accumulator per output, already scaled by r_t: ½ (m_t a_t + c_t) r_t, and
+        // in-block terms with the combined weights U_j (m_t − j/2) r_t ≥ 0, which do not
+        // depend on G (off the sequential chain: one multiply–add of latency per output)
         let mut mv = [0.0f64; RB];
         let mut cc = [0.0f64; RB];
         for t in 0..RB {
             mv[t] = (start + t) as f64;
-            cc[t] = madd::<F>(mv[t], a[t], -0.5 * b[t]);
+            cc[t] = 0.5 * madd::<F>(mv[t], a[t], c[t]) * r[t];
         }
         let mut out = [0.0f64; RB];
         // a whole block even when fewer outputs are wanted (r_t = 0 past them): fixed trip
         // counts keep the accumulators in registers
         for t in 0..RB {
-            let gm = (cc[t] * r[t]).max(0.0);
+            let gm = cc[t];
             out[t] = gm;
             let us: &[f64; RB] = upz[RB - t..2 * RB - t].try_into().unwrap();
             let js: &[f64; RB] = jupz[RB - t..2 * RB - t].try_into().unwrap();
             for tt in 0..RB {
-                let w = madd::<F>(us[tt], mv[tt], -0.5 * js[tt]);
+                let w = madd::<F>(us[tt], mv[tt], -0.5 * js[tt]) * r[tt];
                 cc[tt] = madd::<F>(gm, w, cc[tt]);
             }
         }
@@ -292,9 +315,9 @@ mod kernels {
         start: usize,
         r: &[f64; RB],
         a: &[f64; RB],
-        b: &[f64; RB],
+        c: &[f64; RB],
     ) {
-        finish_block_impl::<true>(g, upz, jupz, start, r, a, b)
+        finish_block_impl::<true>(g, upz, jupz, start, r, a, c)
     }
 
     /// See [`finish_block_impl`].
@@ -305,14 +328,14 @@ mod kernels {
         start: usize,
         r: &[f64; RB],
         a: &[f64; RB],
-        b: &[f64; RB],
+        c: &[f64; RB],
     ) {
         #[cfg(target_arch = "x86_64")]
         if has_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            return unsafe { finish_block_avx2(g, upz, jupz, start, r, a, b) };
+            return unsafe { finish_block_avx2(g, upz, jupz, start, r, a, c) };
         }
-        finish_block_impl::<false>(g, upz, jupz, start, r, a, b)
+        finish_block_impl::<false>(g, upz, jupz, start, r, a, c)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -325,13 +348,13 @@ mod kernels {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn rows2_avx2(
         g: &[f64],
+        h: &[f64],
         u: &[f64],
-        ju: &[f64],
         start: usize,
         a: &mut [f64; RB],
-        b: &mut [f64; RB],
+        c: &mut [f64; RB],
     ) {
-        rows2_impl::<true>(g, u, ju, start, a, b)
+        rows2_impl::<true>(g, h, u, start, a, c)
     }
 
     #[inline]
@@ -346,8 +369,206 @@ mod kernels {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn axpy4_avx512(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
+        axpy4_impl::<true>(out, bp, a)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn rows2_avx512(
+        g: &[f64],
+        h: &[f64],
+        u: &[f64],
+        start: usize,
+        a: &mut [f64; RB],
+        c: &mut [f64; RB],
+    ) {
+        rows2_impl::<true>(g, h, u, start, a, c)
+    }
+
+    #[inline]
+    fn has_avx512() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx512f") && has_fma()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    use realfft::num_complex::Complex;
+
+    /// Runs `$body` compiled for AVX2+FMA when the CPU has them (checked at run time), else
+    /// for the baseline target: for the short pointwise passes around the FFTs, which the
+    /// baseline build leaves at SSE2 width.
+    macro_rules! dispatch_avx2 {
+        ($(#[$meta:meta])* $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+            $(#[$meta])*
+            pub(crate) fn $name($($arg: $ty),*) {
+                #[inline(always)]
+                fn imp($($arg: $ty),*) $body
+                #[cfg(target_arch = "x86_64")]
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    imp($($arg),*)
+                }
+                #[cfg(target_arch = "x86_64")]
+                if has_fma() {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+                    return unsafe { avx2($($arg),*) };
+                }
+                imp($($arg),*)
+            }
+        };
+    }
+
+    dispatch_avx2!(
+        /// `out = a · b` pointwise.
+        cmul_into(out: &mut [Complex<f64>], a: &[Complex<f64>], b: &[Complex<f64>]) {
+        for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+            *o = *x * *y;
+        }
+    });
+
+    dispatch_avx2!(
+        /// `x ← x · y` pointwise.
+        cmul_assign(x: &mut [Complex<f64>], y: &[Complex<f64>]) {
+        for (a, b) in x.iter_mut().zip(y) {
+            *a *= *b;
+        }
+    });
+
+    dispatch_avx2!(
+        /// `x ← x · y²` pointwise.
+        cmul_square_assign(x: &mut [Complex<f64>], y: &[Complex<f64>]) {
+        for (a, b) in x.iter_mut().zip(y) {
+            *a *= *b * *b;
+        }
+    });
+
+    dispatch_avx2!(
+        /// `x ← x²` pointwise.
+        csquare(x: &mut [Complex<f64>]) {
+        for a in x.iter_mut() {
+            *a = *a * *a;
+        }
+    });
+
+    dispatch_avx2!(
+        /// `out[i] = s · x[i]`.
+        scale_into(out: &mut [f64], x: &[f64], s: f64) {
+        for (o, v) in out.iter_mut().zip(x) {
+            *o = s * v;
+        }
+    });
+
+    dispatch_avx2!(
+        /// `out[i] = s · x[i] · y[i]`.
+        scale_mul_into(out: &mut [f64], x: &[f64], y: &[f64], s: f64) {
+        for ((o, a), b) in out.iter_mut().zip(x).zip(y) {
+            *o = s * a * b;
+        }
+    });
+
+    /// Outputs per block of [`conv_block`].
+    pub(super) const CB: usize = 32;
+
+    /// `out[t] = Σ_{i < a.len()} a_i bp[off + t − i]`, `t < CB` (`off ≥ a.len() − 1`,
+    /// `bp.len() ≥ off + CB`): one block of outputs of a product, kept in registers while
+    /// the terms stream by (one broadcast and `CB` loads per term, no stores).
+    ///
+    /// `TWO`: the terms alternate between two sets of accumulators (twice the independent
+    /// multiply–add chains: with 8-wide vectors one set is only four registers, too few to
+    /// hide the FMA latency), added at the end.
+    #[inline(always)]
+    fn conv_block_impl<const F: bool, const TWO: bool>(
+        a: &[f64],
+        bp: &[f64],
+        off: usize,
+        out: &mut [f64; CB],
+    ) {
+        let mut acc = [0.0f64; CB];
+        let mut acc2 = [0.0f64; CB];
+        let mut i = 0;
+        if TWO {
+            while i + 1 < a.len() {
+                let (a0, a1) = (a[i], a[i + 1]);
+                let s = off - i - 1;
+                let win: &[f64; CB + 1] = bp[s..s + CB + 1].try_into().unwrap();
+                for t in 0..CB {
+                    acc[t] = madd::<F>(a0, win[t + 1], acc[t]);
+                    acc2[t] = madd::<F>(a1, win[t], acc2[t]);
+                }
+                i += 2;
+            }
+        }
+        while i < a.len() {
+            let ai = a[i];
+            let s = off - i;
+            let win: &[f64; CB] = bp[s..s + CB].try_into().unwrap();
+            for t in 0..CB {
+                acc[t] = madd::<F>(ai, win[t], acc[t]);
+            }
+            i += 1;
+        }
+        if TWO {
+            for t in 0..CB {
+                acc[t] += acc2[t];
+            }
+        }
+        *out = acc;
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn conv_block_avx512(a: &[f64], bp: &[f64], off: usize, out: &mut [f64; CB]) {
+        conv_block_impl::<true, true>(a, bp, off, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn conv_block_avx2(a: &[f64], bp: &[f64], off: usize, out: &mut [f64; CB]) {
+        conv_block_impl::<true, false>(a, bp, off, out)
+    }
+
+    /// Every variant of [`conv_block_impl`] (plain and fused multiply–add, one and two
+    /// accumulator sets), whatever the CPU: for the tests.
+    #[cfg(test)]
+    pub(super) fn conv_block_variants(a: &[f64], bp: &[f64], off: usize) -> [[f64; CB]; 4] {
+        let mut out = [[0.0; CB]; 4];
+        conv_block_impl::<false, false>(a, bp, off, &mut out[0]);
+        conv_block_impl::<false, true>(a, bp, off, &mut out[1]);
+        conv_block_impl::<true, false>(a, bp, off, &mut out[2]);
+        conv_block_impl::<true, true>(a, bp, off, &mut out[3]);
+        out
+    }
+
+    /// See [`conv_block_impl`].
+    pub(super) fn conv_block(a: &[f64], bp: &[f64], off: usize, out: &mut [f64; CB]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
+            return unsafe { conv_block_avx512(a, bp, off, out) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+            return unsafe { conv_block_avx2(a, bp, off, out) };
+        }
+        conv_block_impl::<false, false>(a, bp, off, out)
+    }
+
     /// See [`axpy4_impl`]; `bp.len() ≥ out.len() + 3`.
     pub(super) fn axpy4(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
+            return unsafe { axpy4_avx512(out, bp, a) };
+        }
         #[cfg(target_arch = "x86_64")]
         if has_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
@@ -359,18 +580,23 @@ mod kernels {
     /// See [`rows2_impl`].
     pub(super) fn rows2(
         g: &[f64],
+        h: &[f64],
         u: &[f64],
-        ju: &[f64],
         start: usize,
         a: &mut [f64; RB],
-        b: &mut [f64; RB],
+        c: &mut [f64; RB],
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
+            return unsafe { rows2_avx512(g, h, u, start, a, c) };
+        }
         #[cfg(target_arch = "x86_64")]
         if has_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            return unsafe { rows2_avx2(g, u, ju, start, a, b) };
+            return unsafe { rows2_avx2(g, h, u, start, a, c) };
         }
-        rows2_impl::<false>(g, u, ju, start, a, b)
+        rows2_impl::<false>(g, h, u, start, a, c)
     }
 }
 
@@ -394,6 +620,10 @@ pub fn mul_naive(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
         (a, b, ia, ib)
     };
     let lb = b.len() - ib;
+    if a.len() - ia >= kernels::CB {
+        mul_blocked(&a[ia..], &b[ib..], &mut out[ia + ib..]);
+        return out;
+    }
     // b zero-padded by 3 on both sides, so that four shifted rows run over one range
     let mut bp = vec![0.0; lb + 6];
     bp[3..3 + lb].copy_from_slice(&b[ib..]);
@@ -410,6 +640,35 @@ pub fn mul_naive(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
         i += 4;
     }
     out
+}
+
+/// `out[k] = Σ_i a_i b_{k−i}` for every `k < out.len()`, by output blocks of
+/// [`kernels::CB`] ([`kernels::conv_block`]); sums of the same terms as the row-wise
+/// kernel, in increasing `i`.
+fn mul_blocked(a: &[f64], b: &[f64], out: &mut [f64]) {
+    const CB: usize = kernels::CB;
+    let n = out.len();
+    let a = &a[..a.len().min(n)];
+    let lb = b.len().min(n);
+    // bp[CB + j] = b_j, zeros before (terms with k − i < 0) and after (k − i ≥ len b)
+    let blocks = n.div_ceil(CB);
+    let mut bp = vec![0.0; CB + blocks * CB];
+    bp[CB..CB + lb].copy_from_slice(&b[..lb]);
+    let mut acc = [0.0f64; CB];
+    for blk in 0..blocks {
+        let k0 = blk * CB;
+        // terms a_i with i ≤ k0 + CB − 1, and k − i < len b for some k in the block
+        let i_end = (k0 + CB).min(a.len());
+        let i_start = (k0 + 1).saturating_sub(lb);
+        if i_start >= i_end {
+            continue;
+        }
+        // out[k0 + t] = Σ_{i_start ≤ i < i_end} a_i bp[CB + k0 + t − i]
+        let off = CB + k0 - i_start;
+        kernels::conv_block(&a[i_start..i_end], &bp, off, &mut acc);
+        let m = CB.min(n - k0);
+        out[k0..k0 + m].copy_from_slice(&acc[..m]);
+    }
 }
 
 /// Naive truncated square: the first `n` coefficients of `a²`, each pair `a_p a_q` (`p < q`)
@@ -568,14 +827,13 @@ mod fftconv {
             if ctx.scratch.len() < scr {
                 ctx.scratch.resize(scr, Complex::new(0.0, 0.0));
             }
-            for ((x, a), b) in ctx.sa.iter_mut().zip(fa).zip(fb) {
-                *x = *a * *b;
-            }
+            super::kernels::cmul_into(&mut ctx.sa, fa, fb);
             ctx.sa[0].im = 0.0;
             ctx.sa[half - 1].im = 0.0;
             let _ = c2r.process_with_scratch(&mut ctx.sa, &mut ctx.input, &mut ctx.scratch[..scr]);
-            let scale = 1.0 / len as f64;
-            ctx.input[..keep].iter().map(|v| v * scale).collect()
+            let mut out = vec![0.0; keep];
+            super::kernels::scale_into(&mut out, &ctx.input[..keep], 1.0 / len as f64);
+            out
         })
     }
 
@@ -611,25 +869,20 @@ mod fftconv {
             ctx.input[a.len()..].fill(0.0);
             let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sa, &mut ctx.scratch);
             if same {
-                for x in ctx.sa.iter_mut() {
-                    *x = *x * *x;
-                }
+                super::kernels::csquare(&mut ctx.sa);
             } else {
                 ctx.input[..b.len()].copy_from_slice(b);
                 ctx.input[b.len()..].fill(0.0);
                 let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sb, &mut ctx.scratch);
-                for (x, y) in ctx.sa.iter_mut().zip(ctx.sb.iter()) {
-                    *x *= *y;
-                }
+                super::kernels::cmul_assign(&mut ctx.sa, &ctx.sb);
             }
             // the DC and Nyquist bins of a real signal are real
             ctx.sa[0].im = 0.0;
             ctx.sa[half - 1].im = 0.0;
             let _ = c2r.process_with_scratch(&mut ctx.sa, &mut ctx.input, &mut ctx.scratch);
-            let scale = 1.0 / len as f64;
             let keep = full.min(n);
-            let mut out: Vec<f64> = ctx.input[..keep].iter().map(|v| v * scale).collect();
-            out.resize(n, 0.0);
+            let mut out = vec![0.0; n];
+            super::kernels::scale_into(&mut out[..keep], &ctx.input[..keep], 1.0 / len as f64);
             out
         })
     }
@@ -681,9 +934,7 @@ fn inv_sqrt_step(f: &[f64], y: &[f64], m2: usize) -> Vec<f64> {
         ctx.input[..f.len()].copy_from_slice(f);
         ctx.input[f.len()..].fill(0.0);
         let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sb, &mut ctx.scratch);
-        for (x, yv) in ctx.sb.iter_mut().zip(ctx.sa.iter()) {
-            *x *= *yv * *yv;
-        }
+        kernels::cmul_square_assign(&mut ctx.sb, &ctx.sa);
         ctx.sb[0].im = 0.0;
         ctx.sb[half - 1].im = 0.0;
         let _ = c2r.process_with_scratch(&mut ctx.sb, &mut ctx.input, &mut ctx.scratch);
@@ -695,9 +946,7 @@ fn inv_sqrt_step(f: &[f64], y: &[f64], m2: usize) -> Vec<f64> {
         }
         ctx.input[k..].fill(0.0);
         let _ = r2c.process_with_scratch(&mut ctx.input, &mut ctx.sb, &mut ctx.scratch);
-        for (x, yv) in ctx.sb.iter_mut().zip(ctx.sa.iter()) {
-            *x *= *yv;
-        }
+        kernels::cmul_assign(&mut ctx.sb, &ctx.sa);
         ctx.sb[0].im = 0.0;
         ctx.sb[half - 1].im = 0.0;
         let _ = c2r.process_with_scratch(&mut ctx.sb, &mut ctx.input, &mut ctx.scratch);
@@ -1629,17 +1878,19 @@ pub fn rsqrt_one_minus_sq(
     // the positive recurrence for the first nr ≥ RECURRENCE_MAX_LEN coefficients, nr chosen
     // so that Newton doublings from it land exactly on n (no partial last step)
     let nr = recurrence_prefix(n);
-    // Σ_{j=1}^{m} U_j G_{m-j} (m - j/2) = m A_m - ½ B_m, A_m = Σ U_j G_{m-j},
-    // B_m = Σ j U_j G_{m-j}: in blocks of RB outputs, the part from the G_i known before the
-    // block as vectorised row updates (kernels::rows2), the rest sequentially
+    // Σ_{j=1}^{m} U_j G_{m-j} (m - j/2) = Σ_i U_{m-i} G_i (m + i)/2 = ½ (m A_m + C_m),
+    // A_m = Σ_i U_{m-i} G_i, C_m = Σ_i U_{m-i} (i G_i) (all terms ≥ 0): in blocks of RB
+    // outputs, the part from the G_i known before the block as vectorised row updates
+    // (kernels::rows2), the rest sequentially
     const RB: usize = kernels::RB;
     let mut up = vec![0.0; nr + RB];
-    let mut jup = vec![0.0; nr + RB];
-    for j in 1..nr {
-        up[j] = u[j];
-        jup[j] = j as f64 * u[j];
+    up[1..nr].copy_from_slice(&u[1..nr]);
+    let mut jup = [0.0; RB];
+    for (j, v) in jup.iter_mut().enumerate().take(RB.min(nr)).skip(1) {
+        *v = j as f64 * u[j];
     }
     let mut g = vec![0.0; nr];
+    let mut h = vec![0.0; nr];
     g[0] = 1.0 / f0.sqrt();
     // U_j, jU_j for j < RB behind RB zeros: the in-block updates below run over whole
     // blocks without branches (the zeros and U_0 = 0 mask the outputs already done)
@@ -1654,14 +1905,17 @@ pub fn rsqrt_one_minus_sq(
             check(cancel)?;
         }
         let mut a = [0.0f64; RB];
-        let mut b = [0.0f64; RB];
-        kernels::rows2(&g[..start], &up, &jup, start, &mut a, &mut b);
+        let mut c = [0.0f64; RB];
+        kernels::rows2(&g[..start], &h[..start], &up, start, &mut a, &mut c);
         let bl = RB.min(nr - start);
         let mut r = [0.0f64; RB];
         for (t, rt) in r.iter_mut().enumerate().take(bl) {
             *rt = 1.0 / (f0 * (start + t) as f64);
         }
-        kernels::finish_block(&mut g[start..start + bl], &upz, &jupz, start, &r, &a, &b);
+        kernels::finish_block(&mut g[start..start + bl], &upz, &jupz, start, &r, &a, &c);
+        for t in start..start + bl {
+            h[t] = t as f64 * g[t];
+        }
         start += RB;
     }
     if n <= RECURRENCE_MAX_LEN {
@@ -1774,6 +2028,63 @@ mod tests {
             let rsq = naive_ref(&a, &a, n);
             for k in 0..n {
                 assert!((sq[k] - rsq[k]).abs() <= 1e-14 * scale.max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn blocked_naive_product_is_exact_for_every_shape() {
+        // the output-block kernel (shorter operand ≥ kernels::CB): lengths around the block
+        // size, truncations inside and past the full product, leading zeros on either side;
+        // non-negative data, so every coefficient must be relatively exact
+        let mut s = 3u64;
+        for &la in &[32usize, 33, 63, 64, 65, 100, 208] {
+            for &lb in &[32usize, 47, 64, 129, 208, 300] {
+                for &n in &[1usize, 31, 32, 33, 64, 100, 208, 400, 600] {
+                    for &(za, zb) in &[(0usize, 0usize), (3, 0), (0, 5), (2, 40)] {
+                        let mut a: Vec<f64> = (0..la).map(|_| lcg(&mut s) + 1e-3).collect();
+                        let mut b: Vec<f64> = (0..lb).map(|_| lcg(&mut s) + 1e-3).collect();
+                        a[..za].fill(0.0);
+                        b[..zb.min(lb - 1)].fill(0.0);
+                        let want = naive_ref(&a, &b, n);
+                        let got = mul_naive(&a, &b, n);
+                        assert_eq!(got.len(), n);
+                        for k in 0..n {
+                            let tol = 1e-14 * want[k].abs();
+                            assert!(
+                                (got[k] - want[k]).abs() <= tol,
+                                "la={la} lb={lb} n={n} zeros=({za},{zb}) k={k}: {} vs {}",
+                                got[k],
+                                want[k]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_output_block_kernel_variant_agrees() {
+        let mut s = 5u64;
+        const CB: usize = kernels::CB;
+        for len in [1usize, 2, 7, 32, 33, 64] {
+            let a: Vec<f64> = (0..len).map(|_| lcg(&mut s)).collect();
+            let off = len + 3;
+            let bp: Vec<f64> = (0..off + CB).map(|_| lcg(&mut s)).collect();
+            let want: Vec<f64> = (0..CB)
+                .map(|t| (0..len).map(|i| a[i] * bp[off + t - i]).sum())
+                .collect();
+            for (v, got) in kernels::conv_block_variants(&a, &bp, off)
+                .iter()
+                .enumerate()
+            {
+                for t in 0..CB {
+                    assert!(
+                        (got[t] - want[t]).abs() <= 1e-14 * want[t],
+                        "variant {v} len {len} t {t}"
+                    );
+                }
             }
         }
     }

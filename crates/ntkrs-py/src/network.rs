@@ -12,6 +12,7 @@ use ntk_core::operator::SymmetricOperator;
 use ntk_core::dual::{Dual, Tabulated, TabulatedEntry};
 use ntk_core::hermite::HermiteCoefficients;
 use ntk_core::kernel::{batch_series, KernelSeries, Network, SeriesOptions};
+use ntk_core::NtkError;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
@@ -125,6 +126,26 @@ fn series_dict<'py>(py: Python<'py>, s: KernelSeries) -> PyResult<Bound<'py, PyD
     Ok(d)
 }
 
+impl PyNetwork {
+    /// One network's series. Sequential engine code that polls the cancellation hook on the
+    /// calling thread: short calls run inline (no worker thread); long ones keep the worker
+    /// thread and the ntkrs pool.
+    fn run_series(
+        &self,
+        py: Python<'_>,
+        degree: usize,
+        options: SeriesOptions,
+    ) -> PyResult<KernelSeries> {
+        let net = &self.inner;
+        let work = (degree as f64 + 1.0) * net.depth().max(1) as f64;
+        if work <= INLINE_SERIES_WORK {
+            run_inline(py, |cancel| net.series(degree, options, cancel))
+        } else {
+            run_cancellable(py, |cancel| net.series(degree, options, cancel))
+        }
+    }
+}
+
 #[pymethods]
 impl PyNetwork {
     #[new]
@@ -214,18 +235,31 @@ impl PyNetwork {
         ntk: bool,
         keep_layers: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let options = SeriesOptions { ntk, keep_layers };
-        let net = &self.inner;
-        // One network's series is sequential engine code that polls the cancellation hook
-        // on the calling thread: short calls run inline (no worker thread); long ones keep
-        // the worker thread and the ntkrs pool.
-        let work = (degree as f64 + 1.0) * net.depth().max(1) as f64;
-        let s = if work <= INLINE_SERIES_WORK {
-            run_inline(py, |cancel| net.series(degree, options, cancel))?
-        } else {
-            run_cancellable(py, |cancel| net.series(degree, options, cancel))?
-        };
+        let s = self.run_series(py, degree, SeriesOptions { ntk, keep_layers })?;
         series_dict(py, s)
+    }
+
+    /// The NTK (`ntk=True`) or NNGP coefficients to `degree` alone: [`Self::series`]
+    /// without the dict of bounds and the other series.
+    #[pyo3(signature = (degree, ntk=true))]
+    fn coefficients<'py>(
+        &self,
+        py: Python<'py>,
+        degree: usize,
+        ntk: bool,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let options = SeriesOptions {
+            ntk,
+            keep_layers: false,
+        };
+        let s = self.run_series(py, degree, options)?;
+        let coeffs = if ntk { s.ntk } else { Some(s.nngp) };
+        match coeffs {
+            Some(c) => Ok(c.into_pyarray(py)),
+            None => Err(to_pyerr(NtkError::Unsupported(
+                "NTK series not computed".into(),
+            ))),
+        }
     }
 
     /// Exact kernel values at the correlations `rho` (1-D): `(ntk, nngp)`; `ntk` is `None`
