@@ -183,33 +183,74 @@ pub(crate) mod kernels {
     }
 
     /// `a[t] += Σ_{i0≤i<start} h_i u[start+t−i]`, `t < RB` (`u.len() ≥ start − i0 + RB`).
+    /// Term `i` goes to accumulator set `i mod SETS` (enough independent multiply–add
+    /// chains to hide the FMA latency: 4 sets of 8-wide vectors, 2 of 4-wide), the sets are
+    /// added at the end.
     #[inline(always)]
-    fn rows1_impl<const F: bool>(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
-        let mut aa = *a;
-        for (i, &hi) in h.iter().enumerate().take(start).skip(i0) {
+    fn rows1_impl<const F: bool, const SETS: usize>(
+        h: &[f64],
+        i0: usize,
+        start: usize,
+        u: &[f64],
+        a: &mut [f64; RB],
+    ) {
+        let mut acc = [[0.0f64; RB]; SETS];
+        acc[0] = *a;
+        let end = start.min(h.len());
+        let mut i = i0;
+        while i + SETS <= end {
+            for (s, set) in acc.iter_mut().enumerate() {
+                let o = start - i - s;
+                let us: &[f64; RB] = u[o..o + RB].try_into().unwrap();
+                let hi = h[i + s];
+                for t in 0..RB {
+                    set[t] = madd::<F>(hi, us[t], set[t]);
+                }
+            }
+            i += SETS;
+        }
+        while i < end {
             let o = start - i;
             let us: &[f64; RB] = u[o..o + RB].try_into().unwrap();
             for t in 0..RB {
-                aa[t] = madd::<F>(hi, us[t], aa[t]);
+                acc[0][t] = madd::<F>(h[i], us[t], acc[0][t]);
+            }
+            i += 1;
+        }
+        let mut out = acc[0];
+        for set in &acc[1..] {
+            for t in 0..RB {
+                out[t] += set[t];
             }
         }
-        *a = aa;
+        *a = out;
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn rows1_avx2(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
-        rows1_impl::<true>(h, i0, start, u, a)
+        rows1_impl::<true, 2>(h, i0, start, u, a)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn rows1_avx512(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
+        rows1_impl::<true, 4>(h, i0, start, u, a)
     }
 
     /// See [`rows1_impl`].
     pub(super) fn rows1(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
         #[cfg(target_arch = "x86_64")]
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
+            return unsafe { rows1_avx512(h, i0, start, u, a) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if has_fma() {
             // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
             return unsafe { rows1_avx2(h, i0, start, u, a) };
         }
-        rows1_impl::<false>(h, i0, start, u, a)
+        rows1_impl::<false, 1>(h, i0, start, u, a)
     }
 
     /// Outputs per block of [`rows2`].
@@ -545,6 +586,28 @@ pub(crate) mod kernels {
         conv_block_impl::<true, false>(a, bp, off, &mut out[2]);
         conv_block_impl::<true, true>(a, bp, off, &mut out[3]);
         out
+    }
+
+    /// Every variant of [`rows1_impl`] (1, 2 and 4 accumulator sets, plain and fused) and of
+    /// [`rows2_impl`], whatever the CPU: for the tests.
+    #[cfg(test)]
+    #[allow(clippy::type_complexity)]
+    pub(super) fn row_kernel_variants(
+        h: &[f64],
+        g: &[f64],
+        i0: usize,
+        start: usize,
+        u: &[f64],
+    ) -> (Vec<[f64; RB]>, Vec<([f64; RB], [f64; RB])>) {
+        let mut r1 = vec![[0.0; RB]; 4];
+        rows1_impl::<false, 1>(h, i0, start, u, &mut r1[0]);
+        rows1_impl::<true, 1>(h, i0, start, u, &mut r1[1]);
+        rows1_impl::<true, 2>(h, i0, start, u, &mut r1[2]);
+        rows1_impl::<true, 4>(h, i0, start, u, &mut r1[3]);
+        let (mut a0, mut c0, mut a1, mut c1) = ([0.0; RB], [0.0; RB], [0.0; RB], [0.0; RB]);
+        rows2_impl::<false>(g, h, u, start, &mut a0, &mut c0);
+        rows2_impl::<true>(g, h, u, start, &mut a1, &mut c1);
+        (r1, vec![(a0, c0), (a1, c1)])
     }
 
     /// See [`conv_block_impl`].
@@ -1029,34 +1092,59 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 /// `(s, r mod s)`, `s = 0` for a single nonzero coefficient (then `r` is its index), `None`
 /// if `a` vanishes there. Stops early once `s = 1` (the common case: cheap).
 fn support_lattice(a: &[f64], from: usize) -> Option<(usize, usize)> {
-    let mut first = None;
+    let first = from + a.get(from..)?.iter().position(|&v| v != 0.0)?;
+    let s = offset_gcd(&a[first..]);
+    Some(if s == 0 { (0, first) } else { (s, first % s) })
+}
+
+/// The gcd of the indices `d ≥ 1` with `a_d ≠ 0` (`0` if there is none), stopping at `1`. One
+/// pass with a running phase `d mod s` instead of a division per coefficient (a series with
+/// only odd or even powers keeps `s = 2` to the end).
+fn offset_gcd(a: &[f64]) -> usize {
     let mut s = 0usize;
-    for (i, &v) in a.iter().enumerate().skip(from) {
-        if v != 0.0 {
-            match first {
-                None => first = Some(i),
-                Some(f) => {
-                    s = gcd(s, i - f);
-                    if s == 1 {
-                        return Some((1, 0));
-                    }
-                }
+    let mut phase = 0usize; // d mod s, for s > 0
+    for (d, &v) in a.iter().enumerate().skip(1) {
+        if s > 0 {
+            phase += 1;
+            if phase == s {
+                phase = 0;
             }
         }
+        if v != 0.0 && (s == 0 || phase != 0) {
+            s = gcd(s, d);
+            if s == 1 {
+                return 1;
+            }
+            phase = d % s;
+        }
     }
-    first.map(|f| if s == 0 { (0, f) } else { (s, f % s) })
+    s
 }
 
 /// Sets to zero the entries `k ≥ from` of `out` off the lattice `{r + s k}` (`s ≥ 2`): the
 /// exact structural zeros that FFT round-off would otherwise fill with noise.
 fn zero_off_lattice(out: &mut [f64], from: usize, (s, r): (usize, usize)) {
-    if s == 1 {
+    if s == 1 || from >= out.len() {
         return;
     }
-    for (k, v) in out.iter_mut().enumerate().skip(from) {
-        let on = if s == 0 { k == r } else { k % s == r % s };
-        if !on {
+    if s == 0 {
+        for (k, v) in out.iter_mut().enumerate().skip(from) {
+            if k != r {
+                *v = 0.0;
+            }
+        }
+        return;
+    }
+    // running phase k mod s (no division per entry)
+    let r = r % s;
+    let mut phase = from % s;
+    for v in out[from..].iter_mut() {
+        if phase != r {
             *v = 0.0;
+        }
+        phase += 1;
+        if phase == s {
+            phase = 0;
         }
     }
 }
@@ -1667,15 +1755,7 @@ fn exp_newton(
 
 /// gcd of the indices `i ≥ 1` with `g_i ≠ 0` (`None` if there is none).
 fn index_gcd(g: &[f64]) -> Option<usize> {
-    let mut s = 0usize;
-    for (i, &v) in g.iter().enumerate().skip(1) {
-        if v != 0.0 {
-            s = gcd(s, i);
-            if s == 1 {
-                break;
-            }
-        }
-    }
+    let s = offset_gcd(g);
     (s > 0).then_some(s)
 }
 
@@ -1703,6 +1783,10 @@ fn conv_recurrences(
     }
     let mut wp = vec![0.0; n + RB];
     wp[1..wl].copy_from_slice(&w[1..wl]);
+    // w_j for j < RB behind RB zeros (w_0 is ignored): in-block updates over whole blocks
+    let mut wpz = [0.0f64; 2 * RB];
+    let k = RB.min(wl);
+    wpz[RB + 1..RB + k].copy_from_slice(&wp[1..k]);
     let mut start = 1;
     while start < n {
         if start % 256 < RB {
@@ -1719,15 +1803,19 @@ fn conv_recurrences(
             let inv = 1.0 / k as f64;
             // both x_k first from the y values before k (a pair may read the other's x)
             let mut vals = [0.0f64; 2];
-            for (p, &(_, y)) in pairs.iter().enumerate() {
-                let mut v = acc[p][t];
-                for i in start..k {
-                    v += seqs[y][i] * wp[k - i];
-                }
-                vals[p] = v * inv;
+            for (p, v) in vals.iter_mut().enumerate().take(pairs.len()) {
+                *v = acc[p][t] * inv;
             }
             for (p, &(x, _)) in pairs.iter().enumerate() {
                 seqs[x][k] = vals[p];
+            }
+            // the new y_k enters the later outputs of the block: acc[tt] += y_k w_{tt−t}
+            let wt: &[f64; RB] = wpz[RB - t..2 * RB - t].try_into().unwrap();
+            for (p, &(_, y)) in pairs.iter().enumerate() {
+                let yk = seqs[y][k];
+                for tt in 0..RB {
+                    acc[p][tt] += yk * wt[tt];
+                }
             }
         }
         start += RB;
@@ -2084,6 +2172,86 @@ mod tests {
                         (got[t] - want[t]).abs() <= 1e-14 * want[t],
                         "variant {v} len {len} t {t}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn support_lattices_match_brute_force() {
+        let brute = |a: &[f64], from: usize| -> Option<(usize, usize)> {
+            let nz: Vec<usize> = (from..a.len()).filter(|&i| a[i] != 0.0).collect();
+            let f = *nz.first()?;
+            let s = nz.iter().fold(0, |g, &i| gcd(g, i - f));
+            Some(if s == 0 { (0, f) } else { (s, f % s) })
+        };
+        let mut seed = 9u64;
+        for len in [0usize, 1, 2, 5, 17, 64, 300] {
+            for step in [1usize, 2, 3, 6, 7] {
+                for start in [0usize, 1, 4] {
+                    for from in [0usize, 2] {
+                        let mut a = vec![0.0; len];
+                        let mut i = start;
+                        while i < len {
+                            a[i] = lcg(&mut seed) + 0.1;
+                            i += step;
+                        }
+                        if len > 40 && step > 1 {
+                            a[len - 1] = 1.0; // one coefficient off the lattice, late
+                        }
+                        let want = brute(&a, from);
+                        assert_eq!(support_lattice(&a, from), want, "len {len} step {step}");
+                        let g = (1..len).filter(|&i| a[i] != 0.0).fold(0, gcd);
+                        assert_eq!(index_gcd(&a), (g > 0).then_some(g));
+                        if let Some((s, r)) = want {
+                            let mut out: Vec<f64> = (0..len).map(|_| 1.0).collect();
+                            zero_off_lattice(&mut out, from, (s, r));
+                            for (k, v) in out.iter().enumerate() {
+                                let on = k < from
+                                    || s == 1
+                                    || (s == 0 && k == r)
+                                    || (s > 1 && k % s == r % s);
+                                assert_eq!(*v, if on { 1.0 } else { 0.0 }, "k {k} s {s} r {r}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_row_kernel_variant_agrees() {
+        const RB: usize = kernels::RB;
+        let mut s = 13u64;
+        for start in [1usize, 2, 3, 5, 17, 40] {
+            for i0 in [0usize, 1, 3] {
+                if i0 >= start {
+                    continue;
+                }
+                let h: Vec<f64> = (0..start).map(|_| lcg(&mut s)).collect();
+                let g: Vec<f64> = (0..start).map(|_| lcg(&mut s)).collect();
+                let u: Vec<f64> = (0..start + RB).map(|_| lcg(&mut s)).collect();
+                let row = |w: &[f64], from: usize| -> Vec<f64> {
+                    (0..RB)
+                        .map(|t| (from..start).map(|i| w[i] * u[start + t - i]).sum())
+                        .collect()
+                };
+                let (want1, want_a, want_c) = (row(&h, i0), row(&g, 0), row(&h, 0));
+                let (r1, r2) = kernels::row_kernel_variants(&h, &g, i0, start, &u);
+                let close = |x: f64, y: f64| (x - y).abs() <= 1e-14 * y.abs();
+                for (v, got) in r1.iter().enumerate() {
+                    for t in 0..RB {
+                        assert!(close(got[t], want1[t]), "rows1 variant {v} start {start}");
+                    }
+                }
+                for (v, (a, c)) in r2.iter().enumerate() {
+                    for t in 0..RB {
+                        assert!(
+                            close(a[t], want_a[t]) && close(c[t], want_c[t]),
+                            "rows2 {v}"
+                        );
+                    }
                 }
             }
         }
