@@ -479,15 +479,9 @@ pub fn taylor_shift(w: &[f64], c0: f64, p: f64, jn: usize, cancel: Cancel) -> Re
         let hi = (jn.max(1) - 1).min(kmax - k);
         s[0] = c0 * r[0] + w[k];
         if hi >= 1 {
-            let s1 = &mut s[1..=hi];
-            let r1 = &r[1..=hi];
-            let r0 = &r[..hi];
-            for i in 0..hi {
-                let v = c0 * r1[i] + p * r0[i];
-                // flush values near the subnormal range (they would slow every later step
-                // down by ~100× and carry no relative accuracy anyway)
-                s1[i] = if v < FLUSH_BELOW { 0.0 } else { v };
-            }
+            // values near the subnormal range are flushed (they would slow every later
+            // step down by ~100× and carry no relative accuracy anyway)
+            series::kernels::shift_step(&mut s[1..=hi], &r[1..=hi], &r[..hi], c0, p, FLUSH_BELOW);
         }
         std::mem::swap(&mut r, &mut s);
     }

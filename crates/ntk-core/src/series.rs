@@ -443,9 +443,10 @@ pub(crate) mod kernels {
 
     use realfft::num_complex::Complex;
 
-    /// Runs `$body` compiled for AVX2+FMA when the CPU has them (checked at run time), else
-    /// for the baseline target: for the short pointwise passes around the FFTs, which the
-    /// baseline build leaves at SSE2 width.
+    /// Runs `$body` compiled for AVX-512 or AVX2+FMA when the CPU has them (checked at run
+    /// time), else for the baseline target: for the short pointwise passes around the FFTs
+    /// and the like, which the baseline build leaves at SSE2 width. (Plain multiplies and
+    /// adds are not fused by the compiler, so every variant rounds alike.)
     macro_rules! dispatch_avx2 {
         ($(#[$meta:meta])* $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
             $(#[$meta])*
@@ -458,6 +459,16 @@ pub(crate) mod kernels {
                     imp($($arg),*)
                 }
                 #[cfg(target_arch = "x86_64")]
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    imp($($arg),*)
+                }
+                #[cfg(target_arch = "x86_64")]
+                if has_avx512() {
+                    // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
+                    return unsafe { avx512($($arg),*) };
+                }
+                #[cfg(target_arch = "x86_64")]
                 if has_fma() {
                     // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
                     return unsafe { avx2($($arg),*) };
@@ -466,6 +477,26 @@ pub(crate) mod kernels {
             }
         };
     }
+
+    dispatch_avx2!(
+        /// `y ← y + a · x`.
+        axpy(y: &mut [f64], a: f64, x: &[f64]) {
+            for (v, w) in y.iter_mut().zip(x) {
+                *v += a * w;
+            }
+        }
+    );
+
+    dispatch_avx2!(
+        /// One Horner step of a Taylor shift: `s[i] = c0 r1[i] + p r0[i]`, values below
+        /// `flush` set to zero.
+        shift_step(s: &mut [f64], r1: &[f64], r0: &[f64], c0: f64, p: f64, flush: f64) {
+            for ((o, a), b) in s.iter_mut().zip(r1).zip(r0) {
+                let v = c0 * a + p * b;
+                *o = if v < flush { 0.0 } else { v };
+            }
+        }
+    );
 
     dispatch_avx2!(
         /// `out = a · b` pointwise.
@@ -1558,10 +1589,7 @@ pub fn compose_many(ts: &[&[f64]], z: &[f64], n: usize, cancel: Cancel) -> Resul
                 if tj == 0.0 || i * d >= len_b {
                     continue;
                 }
-                let p = &pows[i];
-                for (qk, &pk) in q[i * d..].iter_mut().zip(&p[i * d..len_b]) {
-                    *qk += tj * pk;
-                }
+                kernels::axpy(&mut q[i * d..], tj, &pows[i][i * d..len_b]);
             }
             if !acc.is_empty() {
                 let prod = mul(&acc, zm, len_b);
