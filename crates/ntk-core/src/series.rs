@@ -447,7 +447,7 @@ pub(crate) mod kernels {
     /// time), else for the baseline target: for the short pointwise passes around the FFTs
     /// and the like, which the baseline build leaves at SSE2 width. (Plain multiplies and
     /// adds are not fused by the compiler, so every variant rounds alike.)
-    macro_rules! dispatch_avx2 {
+    macro_rules! simd_dispatch {
         ($(#[$meta:meta])* $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
             $(#[$meta])*
             pub(crate) fn $name($($arg: $ty),*) {
@@ -478,7 +478,7 @@ pub(crate) mod kernels {
         };
     }
 
-    dispatch_avx2!(
+    simd_dispatch!(
         /// `y ← y + a · x`.
         axpy(y: &mut [f64], a: f64, x: &[f64]) {
             for (v, w) in y.iter_mut().zip(x) {
@@ -487,7 +487,7 @@ pub(crate) mod kernels {
         }
     );
 
-    dispatch_avx2!(
+    simd_dispatch!(
         /// One Horner step of a Taylor shift: `s[i] = c0 r1[i] + p r0[i]`, values below
         /// `flush` set to zero.
         shift_step(s: &mut [f64], r1: &[f64], r0: &[f64], c0: f64, p: f64, flush: f64) {
@@ -498,7 +498,7 @@ pub(crate) mod kernels {
         }
     );
 
-    dispatch_avx2!(
+    simd_dispatch!(
         /// `out = a · b` pointwise.
         cmul_into(out: &mut [Complex<f64>], a: &[Complex<f64>], b: &[Complex<f64>]) {
         for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
@@ -506,7 +506,7 @@ pub(crate) mod kernels {
         }
     });
 
-    dispatch_avx2!(
+    simd_dispatch!(
         /// `x ← x · y` pointwise.
         cmul_assign(x: &mut [Complex<f64>], y: &[Complex<f64>]) {
         for (a, b) in x.iter_mut().zip(y) {
@@ -514,7 +514,7 @@ pub(crate) mod kernels {
         }
     });
 
-    dispatch_avx2!(
+    simd_dispatch!(
         /// `x ← x · y²` pointwise.
         cmul_square_assign(x: &mut [Complex<f64>], y: &[Complex<f64>]) {
         for (a, b) in x.iter_mut().zip(y) {
@@ -522,7 +522,7 @@ pub(crate) mod kernels {
         }
     });
 
-    dispatch_avx2!(
+    simd_dispatch!(
         /// `x ← x²` pointwise.
         csquare(x: &mut [Complex<f64>]) {
         for a in x.iter_mut() {
@@ -530,7 +530,7 @@ pub(crate) mod kernels {
         }
     });
 
-    dispatch_avx2!(
+    simd_dispatch!(
         /// `out[i] = s · x[i]`.
         scale_into(out: &mut [f64], x: &[f64], s: f64) {
         for (o, v) in out.iter_mut().zip(x) {
@@ -538,7 +538,7 @@ pub(crate) mod kernels {
         }
     });
 
-    dispatch_avx2!(
+    simd_dispatch!(
         /// `out[i] = s · x[i] · y[i]`.
         scale_mul_into(out: &mut [f64], x: &[f64], y: &[f64], s: f64) {
         for ((o, a), b) in out.iter_mut().zip(x).zip(y) {
