@@ -10,7 +10,11 @@ fn main() {
         Ok("sin") => Arc::new(ClosedForm::Sin { freq: 1.0 }),
         _ => Arc::new(ClosedForm::Relu),
     };
-    let net = Network::new(relu, 5).unwrap();
+    let depth: usize = std::env::var("DEPTH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let net = Network::new(relu, depth).unwrap();
     let iters: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse().unwrap())

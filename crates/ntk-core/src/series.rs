@@ -167,6 +167,53 @@ pub(crate) mod kernels {
         }
     }
 
+    /// A kernel dispatched at run time to a variant compiled for AVX-512 (with AVX2 and FMA),
+    /// one for AVX2+FMA, or the baseline target, in that order of preference. Either three
+    /// callables (e.g. one generic `_impl` function with different accumulator layouts), or one
+    /// body compiled three times — for the short pointwise passes around the FFTs and the like,
+    /// which the baseline build leaves at SSE2 width (plain multiplies and adds are not fused
+    /// by the compiler, so every variant rounds alike).
+    macro_rules! kernel_dispatch {
+        ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?)
+            { avx512: $f512:expr, avx2: $f2:expr, base: $fb:expr $(,)? }) => {
+            $(#[$meta])*
+            $vis fn $name($($arg: $ty),*) {
+                kernel_dispatch!(@call ($($arg: $ty),*) $f512, $f2, $fb)
+            }
+        };
+        ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+            $(#[$meta])*
+            $vis fn $name($($arg: $ty),*) {
+                #[inline(always)]
+                fn imp($($arg: $ty),*) $body
+                kernel_dispatch!(@call ($($arg: $ty),*) imp, imp, imp)
+            }
+        };
+        (@call ($($arg:ident: $ty:ty),*) $f512:expr, $f2:expr, $fb:expr) => {{
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512($($arg: $ty),*) {
+                $f512($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) {
+                $f2($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
+                return unsafe { avx512($($arg),*) };
+            }
+            #[cfg(target_arch = "x86_64")]
+            if has_fma() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+                return unsafe { avx2($($arg),*) };
+            }
+            $fb($($arg),*)
+        }};
+    }
+
     /// `out[t] += a0 bp[t+3] + a1 bp[t+2] + a2 bp[t+1] + a3 bp[t]` (four rows of a product).
     #[inline(always)]
     fn axpy4_impl<const F: bool>(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
@@ -224,33 +271,6 @@ pub(crate) mod kernels {
             }
         }
         *a = out;
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn rows1_avx2(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
-        rows1_impl::<true, 2>(h, i0, start, u, a)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn rows1_avx512(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
-        rows1_impl::<true, 4>(h, i0, start, u, a)
-    }
-
-    /// See [`rows1_impl`].
-    pub(super) fn rows1(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
-            return unsafe { rows1_avx512(h, i0, start, u, a) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            return unsafe { rows1_avx2(h, i0, start, u, a) };
-        }
-        rows1_impl::<false, 1>(h, i0, start, u, a)
     }
 
     /// Outputs per block of [`rows2`].
@@ -347,57 +367,6 @@ pub(crate) mod kernels {
         g[..bl].copy_from_slice(&out[..bl]);
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn finish_block_avx2(
-        g: &mut [f64],
-        upz: &[f64; 2 * RB],
-        jupz: &[f64; 2 * RB],
-        start: usize,
-        r: &[f64; RB],
-        a: &[f64; RB],
-        c: &[f64; RB],
-    ) {
-        finish_block_impl::<true>(g, upz, jupz, start, r, a, c)
-    }
-
-    /// See [`finish_block_impl`].
-    pub(super) fn finish_block(
-        g: &mut [f64],
-        upz: &[f64; 2 * RB],
-        jupz: &[f64; 2 * RB],
-        start: usize,
-        r: &[f64; RB],
-        a: &[f64; RB],
-        c: &[f64; RB],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if has_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            return unsafe { finish_block_avx2(g, upz, jupz, start, r, a, c) };
-        }
-        finish_block_impl::<false>(g, upz, jupz, start, r, a, c)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn axpy4_avx2(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
-        axpy4_impl::<true>(out, bp, a)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn rows2_avx2(
-        g: &[f64],
-        h: &[f64],
-        u: &[f64],
-        start: usize,
-        a: &mut [f64; RB],
-        c: &mut [f64; RB],
-    ) {
-        rows2_impl::<true>(g, h, u, start, a, c)
-    }
-
     #[inline]
     fn has_fma() -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -408,25 +377,6 @@ pub(crate) mod kernels {
         {
             false
         }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn axpy4_avx512(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
-        axpy4_impl::<true>(out, bp, a)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn rows2_avx512(
-        g: &[f64],
-        h: &[f64],
-        u: &[f64],
-        start: usize,
-        a: &mut [f64; RB],
-        c: &mut [f64; RB],
-    ) {
-        rows2_impl::<true>(g, h, u, start, a, c)
     }
 
     #[inline]
@@ -443,54 +393,86 @@ pub(crate) mod kernels {
 
     use realfft::num_complex::Complex;
 
-    /// Runs `$body` compiled for AVX-512 or AVX2+FMA when the CPU has them (checked at run
-    /// time), else for the baseline target: for the short pointwise passes around the FFTs
-    /// and the like, which the baseline build leaves at SSE2 width. (Plain multiplies and
-    /// adds are not fused by the compiler, so every variant rounds alike.)
-    macro_rules! simd_dispatch {
-        ($(#[$meta:meta])* $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
-            $(#[$meta])*
-            pub(crate) fn $name($($arg: $ty),*) {
-                #[inline(always)]
-                fn imp($($arg: $ty),*) $body
-                #[cfg(target_arch = "x86_64")]
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2($($arg: $ty),*) {
-                    imp($($arg),*)
-                }
-                #[cfg(target_arch = "x86_64")]
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn avx512($($arg: $ty),*) {
-                    imp($($arg),*)
-                }
-                #[cfg(target_arch = "x86_64")]
-                if has_avx512() {
-                    // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
-                    return unsafe { avx512($($arg),*) };
-                }
-                #[cfg(target_arch = "x86_64")]
-                if has_fma() {
-                    // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-                    return unsafe { avx2($($arg),*) };
-                }
-                imp($($arg),*)
-            }
-        };
+    kernel_dispatch! {
+        /// See [`rows1_impl`].
+        pub(super) fn rows1(h: &[f64], i0: usize, start: usize, u: &[f64], a: &mut [f64; RB]) {
+            avx512: rows1_impl::<true, 4>,
+            avx2: rows1_impl::<true, 2>,
+            base: rows1_impl::<false, 1>,
+        }
     }
 
-    simd_dispatch!(
+    kernel_dispatch! {
+        /// See [`rows2_impl`].
+        pub(super) fn rows2(
+            g: &[f64],
+            h: &[f64],
+            u: &[f64],
+            start: usize,
+            a: &mut [f64; RB],
+            c: &mut [f64; RB],
+        ) {
+            avx512: rows2_impl::<true>,
+            avx2: rows2_impl::<true>,
+            base: rows2_impl::<false>,
+        }
+    }
+
+    kernel_dispatch! {
+        /// See [`finish_block_impl`].
+        pub(super) fn finish_block(
+            g: &mut [f64],
+            upz: &[f64; 2 * RB],
+            jupz: &[f64; 2 * RB],
+            start: usize,
+            r: &[f64; RB],
+            a: &[f64; RB],
+            c: &[f64; RB],
+        ) {
+            avx512: finish_block_impl::<true>,
+            avx2: finish_block_impl::<true>,
+            base: finish_block_impl::<false>,
+        }
+    }
+
+    kernel_dispatch! {
+        /// See [`axpy4_impl`]; `bp.len() ≥ out.len() + 3`.
+        pub(super) fn axpy4(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
+            avx512: axpy4_impl::<true>,
+            avx2: axpy4_impl::<true>,
+            base: axpy4_impl::<false>,
+        }
+    }
+
+    kernel_dispatch! {
+        /// See [`conv_block_impl`] (two accumulator sets for 8-wide vectors, one for 4-wide).
+        pub(super) fn conv_block(a: &[f64], bp: &[f64], off: usize, out: &mut [f64; CB]) {
+            avx512: conv_block_impl::<true, true>,
+            avx2: conv_block_impl::<true, false>,
+            base: conv_block_impl::<false, false>,
+        }
+    }
+
+    kernel_dispatch!(
         /// `y ← y + a · x`.
-        axpy(y: &mut [f64], a: f64, x: &[f64]) {
+        pub(crate) fn axpy(y: &mut [f64], a: f64, x: &[f64]) {
             for (v, w) in y.iter_mut().zip(x) {
                 *v += a * w;
             }
         }
     );
 
-    simd_dispatch!(
+    kernel_dispatch!(
         /// One Horner step of a Taylor shift: `s[i] = c0 r1[i] + p r0[i]`, values below
         /// `flush` set to zero.
-        shift_step(s: &mut [f64], r1: &[f64], r0: &[f64], c0: f64, p: f64, flush: f64) {
+        pub(crate) fn shift_step(
+            s: &mut [f64],
+            r1: &[f64],
+            r0: &[f64],
+            c0: f64,
+            p: f64,
+            flush: f64,
+        ) {
             for ((o, a), b) in s.iter_mut().zip(r1).zip(r0) {
                 let v = c0 * a + p * b;
                 *o = if v < flush { 0.0 } else { v };
@@ -498,53 +480,59 @@ pub(crate) mod kernels {
         }
     );
 
-    simd_dispatch!(
+    kernel_dispatch!(
         /// `out = a · b` pointwise.
-        cmul_into(out: &mut [Complex<f64>], a: &[Complex<f64>], b: &[Complex<f64>]) {
-        for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
-            *o = *x * *y;
+        pub(crate) fn cmul_into(out: &mut [Complex<f64>], a: &[Complex<f64>], b: &[Complex<f64>]) {
+            for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+                *o = *x * *y;
+            }
         }
-    });
+    );
 
-    simd_dispatch!(
+    kernel_dispatch!(
         /// `x ← x · y` pointwise.
-        cmul_assign(x: &mut [Complex<f64>], y: &[Complex<f64>]) {
-        for (a, b) in x.iter_mut().zip(y) {
-            *a *= *b;
+        pub(crate) fn cmul_assign(x: &mut [Complex<f64>], y: &[Complex<f64>]) {
+            for (a, b) in x.iter_mut().zip(y) {
+                *a *= *b;
+            }
         }
-    });
+    );
 
-    simd_dispatch!(
+    kernel_dispatch!(
         /// `x ← x · y²` pointwise.
-        cmul_square_assign(x: &mut [Complex<f64>], y: &[Complex<f64>]) {
-        for (a, b) in x.iter_mut().zip(y) {
-            *a *= *b * *b;
+        pub(crate) fn cmul_square_assign(x: &mut [Complex<f64>], y: &[Complex<f64>]) {
+            for (a, b) in x.iter_mut().zip(y) {
+                *a *= *b * *b;
+            }
         }
-    });
+    );
 
-    simd_dispatch!(
+    kernel_dispatch!(
         /// `x ← x²` pointwise.
-        csquare(x: &mut [Complex<f64>]) {
-        for a in x.iter_mut() {
-            *a = *a * *a;
+        pub(crate) fn csquare(x: &mut [Complex<f64>]) {
+            for a in x.iter_mut() {
+                *a = *a * *a;
+            }
         }
-    });
+    );
 
-    simd_dispatch!(
+    kernel_dispatch!(
         /// `out[i] = s · x[i]`.
-        scale_into(out: &mut [f64], x: &[f64], s: f64) {
-        for (o, v) in out.iter_mut().zip(x) {
-            *o = s * v;
+        pub(crate) fn scale_into(out: &mut [f64], x: &[f64], s: f64) {
+            for (o, v) in out.iter_mut().zip(x) {
+                *o = s * v;
+            }
         }
-    });
+    );
 
-    simd_dispatch!(
+    kernel_dispatch!(
         /// `out[i] = s · x[i] · y[i]`.
-        scale_mul_into(out: &mut [f64], x: &[f64], y: &[f64], s: f64) {
-        for ((o, a), b) in out.iter_mut().zip(x).zip(y) {
-            *o = s * a * b;
+        pub(crate) fn scale_mul_into(out: &mut [f64], x: &[f64], y: &[f64], s: f64) {
+            for ((o, a), b) in out.iter_mut().zip(x).zip(y) {
+                *o = s * a * b;
+            }
         }
-    });
+    );
 
     /// Outputs per block of [`conv_block`].
     pub(super) const CB: usize = 32;
@@ -595,18 +583,6 @@ pub(crate) mod kernels {
         *out = acc;
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn conv_block_avx512(a: &[f64], bp: &[f64], off: usize, out: &mut [f64; CB]) {
-        conv_block_impl::<true, true>(a, bp, off, out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn conv_block_avx2(a: &[f64], bp: &[f64], off: usize, out: &mut [f64; CB]) {
-        conv_block_impl::<true, false>(a, bp, off, out)
-    }
-
     /// Every variant of [`conv_block_impl`] (plain and fused multiply–add, one and two
     /// accumulator sets), whatever the CPU: for the tests.
     #[cfg(test)]
@@ -639,58 +615,6 @@ pub(crate) mod kernels {
         rows2_impl::<false>(g, h, u, start, &mut a0, &mut c0);
         rows2_impl::<true>(g, h, u, start, &mut a1, &mut c1);
         (r1, vec![(a0, c0), (a1, c1)])
-    }
-
-    /// See [`conv_block_impl`].
-    pub(super) fn conv_block(a: &[f64], bp: &[f64], off: usize, out: &mut [f64; CB]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
-            return unsafe { conv_block_avx512(a, bp, off, out) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            return unsafe { conv_block_avx2(a, bp, off, out) };
-        }
-        conv_block_impl::<false, false>(a, bp, off, out)
-    }
-
-    /// See [`axpy4_impl`]; `bp.len() ≥ out.len() + 3`.
-    pub(super) fn axpy4(out: &mut [f64], bp: &[f64], a: [f64; 4]) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
-            return unsafe { axpy4_avx512(out, bp, a) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            return unsafe { axpy4_avx2(out, bp, a) };
-        }
-        axpy4_impl::<false>(out, bp, a)
-    }
-
-    /// See [`rows2_impl`].
-    pub(super) fn rows2(
-        g: &[f64],
-        h: &[f64],
-        u: &[f64],
-        start: usize,
-        a: &mut [f64; RB],
-        c: &mut [f64; RB],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
-            return unsafe { rows2_avx512(g, h, u, start, a, c) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if has_fma() {
-            // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
-            return unsafe { rows2_avx2(g, h, u, start, a, c) };
-        }
-        rows2_impl::<false>(g, h, u, start, a, c)
     }
 }
 
