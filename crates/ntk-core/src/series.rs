@@ -154,9 +154,11 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// Inner loops with a runtime-dispatched AVX2+FMA version (x86-64), the portable one
-/// otherwise. Both compute the same sums in the same order (FMA rounds once per
-/// multiply–add instead of twice, so results may differ in the last bit).
+/// Inner loops with run-time dispatched AVX-512 and AVX2+FMA versions (x86-64), the portable
+/// one otherwise. Every version sums the same non-negative terms (for non-negative inputs),
+/// so each keeps the relative accuracy of the naive sums; the grouping of the terms into
+/// accumulators and FMA (one rounding per multiply–add instead of two) differ between them,
+/// so results may differ in the last bits from one CPU to another.
 pub(crate) mod kernels {
     #[inline(always)]
     fn madd<const F: bool>(a: f64, b: f64, c: f64) -> f64 {
