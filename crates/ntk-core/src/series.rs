@@ -748,15 +748,10 @@ pub fn square_naive(a: &[f64], n: usize) -> Vec<f64> {
 /// convolution (absolute error `≈ ε log₂N ‖a‖₂‖b‖₂` per coefficient). Leading zeros are
 /// shifted out before transforming.
 pub fn mul_fft(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
-    let (a, b) = (trim(a), trim(b));
-    let ia = first_nonzero(a);
-    let ib = first_nonzero(b);
-    if ia >= a.len() || ib >= b.len() || ia + ib >= n {
+    let Some((ia, ib, a, b)) = strip_operands(a, b, n) else {
         return vec![0.0; n];
-    }
+    };
     let m = n - ia - ib;
-    let a = &a[ia..a.len().min(ia + m)];
-    let b = &b[ib..b.len().min(ib + m)];
     let conv = fftconv::convolve(a, b, m);
     let mut out = vec![0.0; ia + ib];
     out.extend_from_slice(&conv);
@@ -974,16 +969,36 @@ fn inv_sqrt_step(f: &[f64], y: &[f64], m2: usize) -> Vec<f64> {
     })
 }
 
-/// Effective operand lengths after dropping leading zeros and what cannot reach degree `n−1`.
-fn effective(a: &[f64], b: &[f64], n: usize) -> (usize, usize, usize) {
+/// The operands of a product truncated at `n` coefficients with their trailing zeros dropped,
+/// their leading zeros shifted out and cut to what can reach degree `n − 1`:
+/// `(ia, ib, a', b')` with `a = ρ^ia a' + …`, `b = ρ^ib b' + …`, `a'` and `b'` at most
+/// `n − ia − ib` long; `None` if the product vanishes below degree `n`.
+fn strip_operands<'x>(
+    a: &'x [f64],
+    b: &'x [f64],
+    n: usize,
+) -> Option<(usize, usize, &'x [f64], &'x [f64])> {
     let (a, b) = (trim(a), trim(b));
     let ia = first_nonzero(a);
     let ib = first_nonzero(b);
     if ia >= a.len() || ib >= b.len() || ia + ib >= n {
-        return (0, 0, 0);
+        return None;
     }
     let m = n - ia - ib;
-    ((a.len() - ia).min(m), (b.len() - ib).min(m), m)
+    Some((
+        ia,
+        ib,
+        &a[ia..a.len().min(ia + m)],
+        &b[ib..b.len().min(ib + m)],
+    ))
+}
+
+/// Effective operand lengths after dropping leading zeros and what cannot reach degree `n−1`.
+fn effective(a: &[f64], b: &[f64], n: usize) -> (usize, usize, usize) {
+    match strip_operands(a, b, n) {
+        Some((ia, ib, a, b)) => (a.len(), b.len(), n - ia - ib),
+        None => (0, 0, 0),
+    }
 }
 
 /// Multiply–adds of the truncated naive product of operands of effective lengths `s ≤ l`
@@ -1135,15 +1150,10 @@ fn mul_fft_above(
     lo: usize,
     cache: Option<(&mut Option<Spectrum>, &mut Option<Spectrum>)>,
 ) -> Vec<f64> {
-    let (a, b) = (trim(a), trim(b));
-    let ia = first_nonzero(a);
-    let ib = first_nonzero(b);
-    if ia >= a.len() || ib >= b.len() || ia + ib >= n {
+    let Some((ia, ib, a, b)) = strip_operands(a, b, n) else {
         return vec![0.0; n];
-    }
+    };
     let m = n - ia - ib;
-    let a = &a[ia..a.len().min(ia + m)];
-    let b = &b[ib..b.len().min(ib + m)];
     let lo = lo.saturating_sub(ia + ib);
     let full = a.len() + b.len() - 1;
     let keep = full.min(m);
