@@ -1937,10 +1937,6 @@ pub fn rsqrt_one_minus_sq(
     const RB: usize = kernels::RB;
     let mut up = vec![0.0; nr + RB];
     up[1..nr].copy_from_slice(&u[1..nr]);
-    let mut jup = [0.0; RB];
-    for (j, v) in jup.iter_mut().enumerate().take(RB.min(nr)).skip(1) {
-        *v = j as f64 * u[j];
-    }
     let mut g = vec![0.0; nr];
     let mut h = vec![0.0; nr];
     g[0] = 1.0 / f0.sqrt();
@@ -1950,7 +1946,9 @@ pub fn rsqrt_one_minus_sq(
     let mut jupz = [0.0f64; 2 * RB];
     let k = RB.min(nr);
     upz[RB + 1..RB + k].copy_from_slice(&up[1..k]);
-    jupz[RB + 1..RB + k].copy_from_slice(&jup[1..k]);
+    for j in 1..k {
+        jupz[RB + j] = j as f64 * u[j];
+    }
     let mut start = 1;
     while start < nr {
         if start % 256 < RB {
